@@ -1,0 +1,3 @@
+from lcrp_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The small interfaces the pipeline needs from a backend, and the registry that builds one by name.
+
+A backend answers four questions about a video (shapes in the names' docstrings):
+
+- ``propose(video, t)``: proposals on frame t: binary masks with a quality score q_{t,i} and a
+  region feature per mask (a CLIP embedding, or the classical backend's measured descriptor);
+- ``encode_text(text)`` and ``score(proposals, text_feature)``: the region–text score s_{t,i};
+  ``score`` is a pure function of cached features, so a sweep never re-runs a model for it;
+- ``refine(video, t, mask)``: one refinement round of a mask on frame t;
+- ``propagate(video, t, seeds)``: each seed mask on frame t propagated forward to the last
+  frame and backward to the first, all seeds in one pass.
+
+Backends never cache: the feature cache (lcrp_core.cache) memoizes every call by content.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import importlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import yaml
+
+from lcrp_core.data.model import Video
+from lcrp_core.errors import ConfigError
+from lcrp_core.masks import rle_decode, rle_encode
+
+
+@dataclass(frozen=True)
+class Proposals:
+    """Proposals on one frame: ``masks`` N×H×W bool, ``quality`` (N,) float32 (q_{t,i}),
+    ``features`` (N, D) float32 region features that ``Backend.score`` compares to a text feature."""
+
+    masks: np.ndarray
+    quality: np.ndarray
+    features: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.masks)
+        if self.masks.ndim != 3 or self.quality.shape != (n,) or self.features.ndim != 2 \
+                or len(self.features) != n:
+            raise ValueError(f"inconsistent proposals: masks {self.masks.shape}, "
+                             f"quality {self.quality.shape}, features {self.features.shape}")
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def to_payload(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, json meta) for the feature cache; masks are stored as COCO RLE."""
+        meta = {"size": list(self.masks.shape[1:]), "rles": [rle_encode(m) for m in self.masks]}
+        return {"quality": self.quality, "features": self.features}, meta
+
+    @classmethod
+    def from_payload(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Proposals:
+        h, w = meta["size"]
+        masks = (np.stack([rle_decode(r) for r in meta["rles"]]) if meta["rles"]
+                 else np.zeros((0, h, w), dtype=bool))
+        return cls(masks=masks, quality=np.asarray(arrays["quality"], dtype=np.float32),
+                   features=np.asarray(arrays["features"], dtype=np.float32))
+
+
+class Backend(abc.ABC):
+    """Base class of the backends. Subclasses set ``name`` and ``defaults`` (every config key
+    with its default value); unknown config keys are refused with the list of known ones."""
+
+    name: ClassVar[str]
+    defaults: ClassVar[Mapping[str, Any]]
+    #: config keys that propagation does not depend on (left out of the track-cache key)
+    proposal_only_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
+                 random_init: bool = False):
+        self.config = resolve_config(self.name, self.defaults, config or {})
+        self.device = device
+        self.random_init = random_init
+
+    # -- identities used by cache keys -------------------------------------------------------
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+    @property
+    def propagator_config(self) -> dict[str, Any]:
+        """The config that refinement and propagation depend on (track and refine cache keys)."""
+        return {k: v for k, v in self.config.items() if k not in self.proposal_only_keys}
+
+    # -- the four questions ------------------------------------------------------------------
+    @abc.abstractmethod
+    def propose(self, video: Video, t: int) -> Proposals:
+        """Proposals on frame t."""
+
+    @abc.abstractmethod
+    def encode_text(self, text: str) -> np.ndarray:
+        """(D',) float32 feature of an expression, compared by ``score`` with region features."""
+
+    @abc.abstractmethod
+    def score(self, proposals: Proposals, text_feature: np.ndarray) -> np.ndarray:
+        """(N,) float region–text scores s_{t,i}; a pure function of its arguments."""
+
+    @abc.abstractmethod
+    def refine(self, video: Video, t: int, mask: np.ndarray) -> np.ndarray:
+        """One refinement round of ``mask`` (H×W bool) on frame t → H×W bool."""
+
+    @abc.abstractmethod
+    def propagate(self, video: Video, t: int, seeds: np.ndarray) -> np.ndarray:
+        """Seeds S×H×W bool on frame t → tracks S×T×H×W bool covering every frame
+        (seed frame included, forward to T−1 and backward to 0)."""
+
+    def close(self) -> None:
+        """Release models and per-video state (default: nothing to release)."""
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Stable short hash of a JSON-able mapping."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def resolve_config(where: str, defaults: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
+    """Defaults overridden by ``config``; an unknown key or a value of the wrong type is refused."""
+    unknown = sorted(set(config) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown backend config key(s) {unknown}; expected some of "
+                          f"{sorted(defaults)}", key=where)
+    out = dict(defaults)
+    for key, value in config.items():
+        default = defaults[key]
+        if default is not None and value is not None:
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  if isinstance(default, (int, float)) and not isinstance(default, bool)
+                  else isinstance(value, type(default)))
+            if not ok:
+                raise ConfigError(f"expected {type(default).__name__}, got {value!r}",
+                                  key=f"{where}.{key}")
+        out[key] = value
+    return out
+
+
+#: Backend name → "module:Class", imported on first use (keeps torch out of the light install).
+BACKENDS: dict[str, str] = {
+    "classical": "lcrp_core.backends.classical:ClassicalBackend",
+    "sam2-clip": "lcrp_core.backends.sam2_clip:Sam2ClipBackend",
+}
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}",
+                          key="backend")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_backend(name: str, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
+                   random_init: bool = False) -> Backend:
+    """Build backend ``name`` with ``config`` (a mapping, e.g. read by load_backend_config)."""
+    return backend_class(name)(config, device=device, random_init=random_init)
+
+
+def load_backend_config(path: str | Path | None) -> dict[str, Any]:
+    """A backend config mapping from a YAML file (None → empty mapping)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read backend config ({exc.strerror})", path=path) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=path) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of backend config keys", path=path)
+    return data

@@ -1,0 +1,89 @@
+"""The `lcrp` console script: one argparse parser, one module per subcommand in lcrp_core.commands.
+
+Each command module defines ``register(subparsers, common)``, where ``common`` is the parent parser
+that carries -v/-q, and sets ``func`` on its parser(s); ``func(args) -> int`` is the exit code.
+Modules are imported when the parser is built, so keep heavy imports (torch, optuna) inside ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lcrp_core import __version__
+from lcrp_core.errors import LcrpError
+
+#: Subcommand modules under lcrp_core.commands, in the order `lcrp --help` lists them.
+COMMANDS = (
+    "demo",
+    "data",
+    "extract",
+    "cache",
+    "run",
+    "eval",
+    "sweep",
+    "report",
+    "db",
+)
+
+log = logging.getLogger("lcrp")
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more output; -v also shows tracebacks on errors")
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_parser()
+    parser = argparse.ArgumentParser(
+        prog="lcrp", parents=[common],
+        description="Ablation sweeps for training-free referring video object segmentation.",
+    )
+    parser.add_argument("--version", action="version", version=f"lcrp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"lcrp_core.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lcrp_core.commands.{name}":
+                raise
+            continue  # a command whose module is not written yet
+        module.register(sub, common)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if verbose == 0 else
+                                           "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("lcrp")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    if quiet:
+        logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except LcrpError as exc:
+        if args.verbose:
+            log.exception("error")
+        print(f"lcrp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lcrp {args.command}: interrupted", file=sys.stderr)
+        return 130

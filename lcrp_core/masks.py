@@ -1,0 +1,90 @@
+"""Binary-mask helpers shared by the backends, the pipeline and the cache.
+
+Shapes: ``mask`` is H×W bool; ``masks`` is N×H×W bool; a track is T×H×W bool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def rle_encode(mask: np.ndarray) -> dict:
+    """COCO RLE of an H×W bool mask, with ``counts`` as a str (JSON-safe)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_decode(rle: dict) -> np.ndarray:
+    """H×W bool mask of a COCO RLE (``counts`` as str or bytes, compressed or a list)."""
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    elif isinstance(counts, str):
+        rle = {"size": rle["size"], "counts": counts.encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def mask_hash(mask: np.ndarray) -> str:
+    """Content hash of a mask (shape and bits), for content-addressed caches."""
+    m = np.ascontiguousarray(mask, dtype=bool)
+    h = hashlib.sha256(repr(m.shape).encode())
+    h.update(np.packbits(m).tobytes())
+    return h.hexdigest()[:32]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two same-shaped bool arrays; 1.0 when both are empty."""
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def bbox_xyxy(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Tight box (x0, y0, x1, y1) with exclusive x1, y1; None for an empty mask."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if ys.size == 0:
+        return None
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1
+    if small.size == 0:
+        return mask
+    return mask & ~np.isin(labels, small)
+
+
+def remove_small_regions(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """Drop foreground components and fill holes with fewer than ``min_area`` pixels.
+
+    Components are 8-connected, holes 4-connected (the complement's components that do not
+    touch the image border count as holes; background touching the border is never filled).
+    ``min_area <= 0`` returns the mask unchanged. This replaces sam2's `_C`-based
+    post-processing and is the δ filter of the Refine and Path stages.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if min_area <= 0 or not mask.any():
+        return mask
+    out = _drop_small(mask, min_area)
+    bg = ~out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bg.astype(np.uint8), connectivity=4)
+    if n > 1:
+        border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+        areas = stats[:, cv2.CC_STAT_AREA]
+        holes = [i for i in range(1, n) if areas[i] < min_area and i not in border]
+        if holes:
+            out = out | np.isin(labels, holes)
+    return out
+
+
+def stack_or_empty(masks: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """N×H×W bool from a list of H×W masks (0×H×W when the list is empty)."""
+    if not masks:
+        return np.zeros((0, *size), dtype=bool)
+    return np.stack([np.asarray(m, dtype=bool) for m in masks])
