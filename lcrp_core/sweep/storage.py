@@ -1,0 +1,85 @@
+"""Trial storage chosen by URL, as Optuna does it.
+
+- ``sqlite:///studies/x.db`` (or a bare path ending in ``.db``): one worker, or a few on one machine;
+- ``journal:studies/x.log`` (or a bare path ending in ``.log``/``.jsonl``): several worker processes
+  on one machine (Optuna's JournalFileBackend, file-locked appends);
+- ``postgresql://user:pw@host/db``: several machines; the only one with heartbeats.
+
+The default for a study is ``sqlite:///studies/<study>.db`` under the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lcrp_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+STUDIES_DIR = Path("studies")
+_JOURNAL_SUFFIXES = (".log", ".jsonl")
+
+
+def default_storage_url(study: str, studies_dir: Path = STUDIES_DIR) -> str:
+    return f"sqlite:///{studies_dir / f'{study}.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """A storage URL from a URL or a bare file path (``x.db`` → sqlite, ``x.log`` → journal)."""
+    if "://" in url or url.startswith("journal:"):
+        return url
+    if url.endswith(".db"):
+        return f"sqlite:///{url}"
+    if url.endswith(_JOURNAL_SUFFIXES):
+        return f"journal:{url}"
+    raise ConfigError("expected a storage URL (sqlite:///FILE.db, journal:FILE.log, "
+                      "postgresql://USER@HOST/DB) or a path ending in .db or .log", key=url)
+
+
+def storage_kind(url: str) -> str:
+    """'sqlite', 'journal' or 'postgresql'."""
+    url = normalize_url(url)
+    if url.startswith("journal:"):
+        return "journal"
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql"):
+        raise ConfigError(f"unsupported storage scheme {scheme!r}; expected sqlite, journal or postgresql",
+                          key=url)
+    return scheme
+
+
+def open_storage(url: str, *, heartbeat_interval: int | None = None,
+                 grace_period: int | None = None) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; folders of a file storage are created.
+
+    Heartbeats (``heartbeat_interval``, ``grace_period``, seconds) apply to PostgreSQL only.
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    url = normalize_url(url)
+    kind = storage_kind(url)
+    if kind == "journal":
+        path = Path(url.removeprefix("journal:").removeprefix("//"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if kind == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    kwargs = {}
+    if heartbeat_interval:
+        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
+                  "failed_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)}
+    return optuna.storages.RDBStorage(url, **kwargs)
+
+
+def discover_storages(studies_dir: Path = STUDIES_DIR) -> list[str]:
+    """URLs of the file storages under ``studies_dir`` (``*.db`` and journal files), sorted."""
+    if not studies_dir.is_dir():
+        return []
+    files = sorted(p for p in studies_dir.iterdir()
+                   if p.suffix == ".db" or p.suffix in _JOURNAL_SUFFIXES)
+    return [normalize_url(str(p)) for p in files]
