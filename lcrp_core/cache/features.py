@@ -1,0 +1,197 @@
+"""Memoized access to a video's backend features: the pipeline stages' only source of data.
+
+Cache layout under the cache root (each file a checksummed entry, see store.py)::
+
+    <dataset key>/<backend>-<config hash>-v<versions hash>/<video>/proposals/<t>.lcrp
+    <dataset key>/<backend>-<config hash>-v<versions hash>/<video>/complete.lcrp   (extraction marker)
+    <dataset key>/<backend>-<config hash>-v<versions hash>/_text/<text hash>.lcrp
+    <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/tracks/<t>-<seed hash>.lcrp
+    <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/refine/<t>-<mask hash>.lcrp
+
+Tracks and refinements are content-addressed by (video, frame, seed-mask hash, propagator
+config): every trial that picks the same seed mask shares them, and config keys that only
+change proposals do not invalidate them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.cache.store import CacheStore
+from lcrp_core.data.model import Dataset, Video
+from lcrp_core.masks import mask_hash
+from lcrp_core.versions import package_versions
+
+
+@dataclass
+class Counters:
+    """What a run computed versus loaded; a repeated evaluation must compute nothing."""
+
+    proposals_computed: int = 0
+    proposals_loaded: int = 0
+    texts_computed: int = 0
+    texts_loaded: int = 0
+    refines_computed: int = 0
+    refines_loaded: int = 0
+    tracks_computed: int = 0
+    tracks_loaded: int = 0
+    propagation_passes: int = 0
+
+    @property
+    def computed(self) -> int:
+        return (self.proposals_computed + self.texts_computed + self.refines_computed
+                + self.tracks_computed)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
+
+    def copy(self) -> Counters:
+        return Counters(**self.as_dict())
+
+
+def versions_hash() -> str:
+    return config_hash(package_versions())[:8]
+
+
+@dataclass(frozen=True)
+class CacheScope:
+    """Where one (dataset, backend config) pair keeps its entries."""
+
+    features: str   # proposals, text features, extraction markers
+    tracks: str     # memoized propagation and refinement
+
+    @classmethod
+    def of(cls, dataset: Dataset, backend: Backend) -> CacheScope:
+        v = versions_hash()
+        return cls(
+            features=f"{dataset.key}/{backend.name}-{backend.config_hash}-v{v}",
+            tracks=f"{dataset.key}/{backend.name}-p{config_hash(backend.propagator_config)}-v{v}",
+        )
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pack(masks: np.ndarray) -> dict[str, np.ndarray]:
+    return {"bits": np.packbits(masks.astype(bool), axis=None), "shape": np.asarray(masks.shape)}
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    shape = tuple(int(s) for s in arrays["shape"])
+    return np.unpackbits(arrays["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+
+
+@dataclass
+class VideoFeatures:
+    """One video's features through the cache (``store=None``: in-memory memo only).
+
+    Shapes: proposals' masks N×H×W bool; ``refine`` H×W → H×W; ``tracks`` S×H×W → S×T×H×W.
+    """
+
+    video: Video
+    backend: Backend
+    store: CacheStore | None
+    scope: CacheScope
+    counters: Counters = field(default_factory=Counters)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.video)
+
+    def _key(self, scope: str, *parts: str) -> str:
+        return "/".join((scope, self.video.name, *parts))
+
+    def _cached(self, key: str, compute, encode, decode, counter: str):
+        """The memo, then the store, then ``compute()`` (stored); ``counter`` is incremented."""
+        if key in self._memo:
+            return self._memo[key]
+        entry = self.store.get(key) if self.store is not None else None
+        if entry is not None:
+            value = decode(entry.arrays, entry.meta)
+            setattr(self.counters, f"{counter}_loaded", getattr(self.counters, f"{counter}_loaded") + 1)
+        else:
+            value = compute()
+            if self.store is not None:
+                self.store.put(key, *encode(value))
+            setattr(self.counters, f"{counter}_computed",
+                    getattr(self.counters, f"{counter}_computed") + 1)
+        self._memo[key] = value
+        return value
+
+    def proposals(self, t: int) -> Proposals:
+        return self._cached(
+            self._key(self.scope.features, "proposals", f"{t:05d}"),
+            lambda: self.backend.propose(self.video, t),
+            lambda p: p.to_payload(), Proposals.from_payload, "proposals")
+
+    def text_feature(self, text: str) -> np.ndarray:
+        return self._cached(
+            f"{self.scope.features}/_text/{text_hash(text)}",
+            lambda: np.asarray(self.backend.encode_text(text), dtype=np.float32),
+            lambda f: ({"feature": f}, {"text": text}), lambda a, m: a["feature"], "texts")
+
+    def scores(self, t: int, text: str) -> np.ndarray:
+        """(N,) region–text scores s_{t,i} of frame t's proposals."""
+        props = self.proposals(t)
+        if len(props) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self.backend.score(props, self.text_feature(text)), dtype=np.float64)
+
+    def refine(self, t: int, mask: np.ndarray) -> np.ndarray:
+        """One refinement round of ``mask`` on frame t (memoized by mask content)."""
+        return self._cached(
+            self._key(self.scope.tracks, "refine", f"{t:05d}-{mask_hash(mask)}"),
+            lambda: np.asarray(self.backend.refine(self.video, t, mask), dtype=bool),
+            lambda m: (_pack(m), {}), lambda a, m: _unpack(a), "refines")
+
+    def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
+        """Tracks S×T×H×W of ``seeds`` on frame t; the seeds not cached yet share one backend pass."""
+        keys = [self._key(self.scope.tracks, "tracks", f"{t:05d}-{mask_hash(s)}") for s in seeds]
+        found: dict[str, np.ndarray] = {}
+        for key in dict.fromkeys(keys):
+            if key in self._memo:
+                found[key] = self._memo[key]
+            elif self.store is not None and (entry := self.store.get(key)) is not None:
+                found[key] = self._memo[key] = _unpack(entry.arrays)
+                self.counters.tracks_loaded += 1
+        todo = [key for key in dict.fromkeys(keys) if key not in found]
+        if todo:
+            seed_of = dict(zip(keys, seeds))
+            tracks = np.asarray(self.backend.propagate(self.video, t, np.stack([seed_of[k] for k in todo])),
+                                dtype=bool)
+            self.counters.propagation_passes += 1
+            for key, track in zip(todo, tracks):
+                found[key] = self._memo[key] = track
+                if self.store is not None:
+                    self.store.put(key, _pack(track), {"frame": t})
+                self.counters.tracks_computed += 1
+        return np.stack([found[k] for k in keys])
+
+    # -- extraction ----------------------------------------------------------------------------
+    def is_extracted(self) -> bool:
+        return self.store is not None and self.store.exists(self._key(self.scope.features, "complete"))
+
+    def extract(self, frames: Sequence[int] | None = None, progress=None) -> None:
+        """Compute and store proposals on ``frames`` (default: all) and every expression's text
+        feature, then write the video's completion marker. ``progress(n)`` is called per frame."""
+        frames = range(self.num_frames) if frames is None else frames
+        for t in frames:
+            self.proposals(t)
+            self._memo.clear()  # keep memory flat while extracting long videos
+            if progress is not None:
+                progress(1)
+        for expr in self.video.expressions.values():
+            self.text_feature(expr.text)
+        if self.store is not None:
+            self.store.put(self._key(self.scope.features, "complete"), {},
+                           {"frames": list(frames), "expressions": sorted(self.video.expressions)})

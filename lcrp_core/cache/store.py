@@ -1,0 +1,121 @@
+"""A file cache of checksummed entries with atomic writes.
+
+An entry is one file: a magic line, the sha256 of the body, then the body (an ``.npz`` archive
+of the entry's arrays plus its JSON metadata). Writes go to a temporary file in the same folder
+and are renamed into place, so a reader sees either the whole entry or none. Every load verifies
+the checksum; a corrupt or truncated entry is reported in one line, deleted and treated as
+missing, so the caller recomputes it — it is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("lcrp.cache")
+
+MAGIC = b"LCRPCACHE1\n"
+SUFFIX = ".lcrp"
+_META = "__meta__"
+
+
+class CorruptEntry(Exception):
+    """An entry whose checksum or structure does not verify."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+
+def encode_entry(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    payload[_META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    np.savez_compressed(buf, **payload)
+    body = buf.getvalue()
+    return MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def decode_entry(blob: bytes) -> Entry:
+    head = len(MAGIC) + 65
+    if not blob.startswith(MAGIC) or len(blob) < head or blob[head - 1:head] != b"\n":
+        raise CorruptEntry("bad header")
+    digest, body = blob[len(MAGIC):head - 1].decode("ascii", "replace"), blob[head:]
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise CorruptEntry("checksum mismatch")
+    try:
+        with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(arrays.pop(_META).tobytes().decode())
+    except Exception as exc:  # a verified body that still does not parse is corrupt too
+        raise CorruptEntry(f"unreadable body ({exc})") from exc
+    return Entry(arrays, meta)
+
+
+class CacheStore:
+    """Checksummed entries under ``root``, addressed by relative keys like ``a/b/c``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}{SUFFIX}"
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> Entry | None:
+        """The entry at ``key``, or None if absent or corrupt (corrupt entries are deleted)."""
+        path = self.path(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return decode_entry(blob)
+        except CorruptEntry as exc:
+            log.warning("cache: corrupt entry %s (%s): discarded, recomputing", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
+        """Write an entry atomically (temporary file in the same folder, then rename)."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = encode_entry(arrays, meta or {})
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def entries(self, prefix: str = "") -> Iterator[Path]:
+        """Every entry file under ``root/prefix`` (temporary files excluded)."""
+        base = self.root / prefix
+        if base.is_dir():
+            yield from (p for p in sorted(base.rglob(f"*{SUFFIX}")) if not p.name.startswith(".tmp-"))
+
+    def verify(self, prefix: str = "") -> Iterator[tuple[Path, str | None]]:
+        """(path, problem or None) for every entry under ``prefix``; nothing is deleted."""
+        for path in self.entries(prefix):
+            try:
+                decode_entry(path.read_bytes())
+            except CorruptEntry as exc:
+                yield path, str(exc)
+            else:
+                yield path, None

@@ -1,0 +1,125 @@
+"""Evaluate one configuration of the pipeline over a dataset, through the feature cache.
+
+An :class:`EvalContext` is opened once per worker: it loads the dataset index, builds the
+backend (models load lazily, once), opens the cache and prepares the metrics' ground-truth side
+once per video. ``evaluate(params)`` then runs Locate → Core → Refine → Path on every expression
+and scores it; everything a trial cannot change (proposals, text features, refinements,
+tracks, GT boundaries) is computed at most once and shared by every later trial.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from lcrp_core.backends.base import Backend, create_backend
+from lcrp_core.cache.features import CacheScope, Counters, VideoFeatures
+from lcrp_core.cache.store import CacheStore
+from lcrp_core.data import load_dataset
+from lcrp_core.data.model import Dataset
+from lcrp_core.errors import ConfigError
+from lcrp_core.metrics import Evaluator, Summary
+from lcrp_core.pipeline.params import Params
+from lcrp_core.pipeline.stages import run
+
+#: Protocols a pipeline evaluation can be scored with (davis-semi needs per-object seeds).
+PIPELINE_PROTOCOLS = ("per-expression", "davis-unsupervised")
+
+_SCORE_FIELDS = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
+
+
+@dataclass
+class EvalResult:
+    """Scores of one configuration (0–100, full precision) and what it cost."""
+
+    summary: Summary
+    frames: int
+    seconds: float
+    counters: Counters
+    cache_key: str
+    params: Params
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SCORE_FIELDS:
+            return getattr(self.summary, name)
+        raise AttributeError(name)
+
+    @property
+    def per_video(self) -> dict[str, dict[str, float]]:
+        return self.summary.per_video
+
+    @property
+    def per_expression(self) -> dict[str, dict[str, float]]:
+        return self.summary.per_item
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The scores part of a trial's user_attrs (docs/trial-schema.md)."""
+        attrs: dict[str, Any] = {name: float(getattr(self.summary, name)) for name in _SCORE_FIELDS}
+        attrs.update(per_video=self.per_video, per_expression=self.per_expression,
+                     frames=self.frames, cache_key=self.cache_key)
+        return attrs
+
+
+@dataclass
+class EvalContext:
+    """Everything a worker opens once: dataset, backend, cache, ground truth."""
+
+    dataset: Dataset
+    backend: Backend
+    store: CacheStore | None
+    protocol: str
+    counters: Counters = field(default_factory=Counters)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PIPELINE_PROTOCOLS:
+            raise ConfigError(f"the pipeline is scored with one of {list(PIPELINE_PROTOCOLS)}, "
+                              f"got {self.protocol!r}", key="protocol")
+        self.scope = CacheScope.of(self.dataset, self.backend)
+        self.evaluator = Evaluator(self.dataset, self.protocol)
+
+    @classmethod
+    def open(cls, *, dataset: str, root: str | Path, split: str | None = None,
+             backend: str = "classical", backend_config: Mapping[str, Any] | None = None,
+             protocol: str = "per-expression", cache_dir: str | Path | None = "cache",
+             device: str = "cpu", random_init: bool = False,
+             videos: Sequence[str] | None = None) -> EvalContext:
+        ds = load_dataset(dataset, root, split, videos=videos)
+        return cls(ds, create_backend(backend, backend_config, device=device, random_init=random_init),
+                   CacheStore(cache_dir) if cache_dir is not None else None, protocol)
+
+    def features(self, video) -> VideoFeatures:
+        return VideoFeatures(video, self.backend, self.store, self.scope, self.counters)
+
+    def evaluate(self, params: Params, *, on_video: Callable[[int, str, float], None] | None = None,
+                 progress: bool = False) -> EvalResult:
+        """Run and score ``params`` on every expression; ``on_video(step, video, jf)`` is called
+        after each video (a pruner may raise from it to stop the trial)."""
+        start, before = time.perf_counter(), self.counters.copy()
+        scores, frames = [], 0
+        for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
+                                          disable=not progress, leave=False)):
+            feats = self.features(video)
+            preds = {exp_id: run(feats, expr.text, params, video.size)[0]
+                     for exp_id, expr in video.expressions.items()}
+            score = self.evaluator.score_video(video, preds)
+            scores.append(score)
+            frames += len(video) * len(preds)
+            if on_video is not None:
+                on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
+        return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
+                          self.counters - before, self.scope.features, params)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def evaluate(dataset: Dataset, backend: Backend, params: Params, protocol: str, *,
+             cache_dir: str | Path | None = "cache") -> EvalResult:
+    """One-shot evaluation of ``params`` (a sweep keeps an EvalContext open instead)."""
+    store = CacheStore(cache_dir) if cache_dir is not None else None
+    return EvalContext(dataset, backend, store, protocol).evaluate(params)

@@ -1,0 +1,158 @@
+"""The four LCRP stages as pure functions of (cached features, parameters).
+
+``feats`` is anything with the VideoFeatures interface (``num_frames``, ``proposals(t)``,
+``scores(t, text)``, ``refine(t, mask)``, ``tracks(t, seeds)``); every call on it is memoized by
+content, so a stage never recomputes what a trial cannot change.
+
+- **Locate (N)**: sample N frames ``round(linspace(0, T-1, N))``; score every proposal on them:
+  ``score = w_text·z(s) + w_quality·q`` with z the per-frame standardisation of the region–text
+  scores s (z = 0 when a frame's scores are all equal).
+- **Core (K)**: keep the K best (frame, proposal) candidates; propagate each through the video;
+  a candidate's support is the score-weighted mean temporal IoU of its track with the other K−1
+  tracks (weights: softmax of the candidates' scores; temporal IoU: the mean per-frame IoU, 1 on
+  frames where both are empty); the anchor maximises ``score + λ·support``. K=1 takes the top one.
+- **Refine (H, δ)**: H rounds on the anchor mask, each re-prompting the segmenter, then dropping
+  components and filling holes smaller than δ·H·W pixels; stops early once a round changes the
+  mask by little (IoU > 0.98); a round that returns an empty mask is rejected and ends refinement.
+  H=0 is the identity.
+- **Path**: propagate the refined anchor forward to the last frame and backward to the first;
+  apply the δ small-region filter to every output mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lcrp_core.masks import iou, remove_small_regions
+from lcrp_core.pipeline.params import Params
+
+#: Refinement stops once a round's output overlaps its input by more than this IoU.
+REFINE_CONVERGED_IOU = 0.98
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A (frame, proposal) pair with its Locate score; ``mask`` H×W bool."""
+
+    frame: int
+    index: int
+    score: float
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Core's choice: the candidate, its support and its track (T×H×W bool)."""
+
+    candidate: Candidate
+    support: float
+    track: np.ndarray
+
+
+def sample_frames(num_frames_video: int, n: int) -> np.ndarray:
+    """Locate's frames: ``round(linspace(0, T-1, N))`` (duplicates, when N > T, removed)."""
+    return np.unique(np.round(np.linspace(0, num_frames_video - 1, n)).astype(int))
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """Per-frame standardisation; 0 everywhere when the values do not vary."""
+    values = np.asarray(values, dtype=np.float64)
+    std = values.std()
+    return np.zeros_like(values) if std == 0 else (values - values.mean()) / std
+
+
+def locate(feats, text: str, params: Params) -> list[Candidate]:
+    """Every proposal on the N sampled frames, scored, best first (ties: earlier frame, index)."""
+    out = []
+    for t in sample_frames(feats.num_frames, params.num_frames):
+        props = feats.proposals(int(t))
+        if len(props) == 0:
+            continue
+        score = params.w_text * zscore(feats.scores(int(t), text)) + params.w_quality * props.quality
+        out += [Candidate(int(t), i, float(score[i]), props.masks[i]) for i in range(len(props))]
+    return sorted(out, key=lambda c: (-c.score, c.frame, c.index))
+
+
+def temporal_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean per-frame IoU of two T×H×W tracks (1 on frames where both are empty)."""
+    inter = np.count_nonzero(a & b, axis=(1, 2))
+    union = np.count_nonzero(a | b, axis=(1, 2))
+    return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
+
+
+def support_scores(scores: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """(K,) score-weighted mean temporal IoU of each track with the other K−1 (0 when K=1)."""
+    k = len(scores)
+    if k == 1:
+        return np.zeros(1)
+    weights = np.exp(scores - scores.max())
+    tiou = np.array([[temporal_iou(tracks[i], tracks[j]) if i != j else 0.0 for j in range(k)]
+                     for i in range(k)])
+    others = weights[None, :] * (1 - np.eye(k))
+    return (tiou * others).sum(axis=1) / others.sum(axis=1)
+
+
+def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
+    """Core's anchor among the K best candidates (None when there are no candidates)."""
+    top = candidates[:params.top_k]
+    if not top:
+        return None
+    tracks = np.empty((len(top), feats.num_frames, *top[0].mask.shape), dtype=bool)
+    for t in sorted({c.frame for c in top}):
+        idx = [i for i, c in enumerate(top) if c.frame == t]
+        tracks[idx] = feats.tracks(t, [top[i].mask for i in idx])
+    scores = np.array([c.score for c in top])
+    support = support_scores(scores, tracks)
+    best = int(np.argmax(scores + params.support_weight * support))
+    return Anchor(top[best], float(support[best]), tracks[best])
+
+
+def min_region_area(params: Params, size: tuple[int, int]) -> float:
+    """δ·H·W in pixels."""
+    return params.min_region_frac * size[0] * size[1]
+
+
+def refine(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
+    """H refinement rounds of ``mask`` (H×W bool) on ``frame``; H=0 returns it unchanged."""
+    area = min_region_area(params, mask.shape)
+    for _ in range(params.refine_rounds):
+        new = remove_small_regions(feats.refine(frame, mask), area)
+        if not new.any():
+            break
+        converged = iou(new, mask) > REFINE_CONVERGED_IOU
+        mask = new
+        if converged:
+            break
+    return mask
+
+
+def path(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
+    """The refined anchor propagated over every frame, δ-filtered: T×H×W bool."""
+    track = feats.tracks(frame, [mask])[0]
+    area = min_region_area(params, mask.shape)
+    if area <= 0:
+        return track
+    return np.stack([remove_small_regions(m, area) for m in track])
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one run decided: the anchor frame/proposal, its score and support, refine rounds."""
+
+    frame: int | None
+    proposal: int | None
+    score: float | None
+    support: float | None
+
+
+def run(feats, text: str, params: Params, size: tuple[int, int]) -> tuple[np.ndarray, Trace]:
+    """Locate → Core → Refine → Path for one expression: (T×H×W bool masks, trace).
+    With no proposal on any sampled frame, every mask is empty."""
+    anchor = core(feats, locate(feats, text, params), params)
+    if anchor is None:
+        return np.zeros((feats.num_frames, *size), dtype=bool), Trace(None, None, None, None)
+    c = anchor.candidate
+    mask = refine(feats, c.frame, c.mask, params)
+    return path(feats, c.frame, mask, params), Trace(c.frame, c.index, c.score, anchor.support)
