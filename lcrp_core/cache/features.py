@@ -166,11 +166,11 @@ class VideoFeatures:
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
         if todo:
-            seed_of = dict(zip(keys, seeds))
+            seed_of = dict(zip(keys, seeds, strict=True))
             tracks = np.asarray(self.backend.propagate(self.video, t, np.stack([seed_of[k] for k in todo])),
                                 dtype=bool)
             self.counters.propagation_passes += 1
-            for key, track in zip(todo, tracks):
+            for key, track in zip(todo, tracks, strict=True):
                 found[key] = self._memo[key] = track
                 if self.store is not None:
                     self.store.put(key, _pack(track), {"frame": t})

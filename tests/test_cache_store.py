@@ -1,0 +1,71 @@
+import logging
+
+import numpy as np
+import pytest
+
+from lcrp_core.cache.store import CacheStore, CorruptEntry, decode_entry, encode_entry
+from lcrp_core.masks import remove_small_regions
+
+
+def test_round_trip_arrays_and_meta(tmp_path):
+    store = CacheStore(tmp_path)
+    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([True, False])}
+    store.put("ds/backend/video/proposals/00001", arrays, {"rles": [{"size": [2, 2]}], "k": 1})
+    entry = store.get("ds/backend/video/proposals/00001")
+    assert entry is not None
+    np.testing.assert_array_equal(entry.arrays["a"], arrays["a"])
+    np.testing.assert_array_equal(entry.arrays["b"], arrays["b"])
+    assert entry.meta == {"rles": [{"size": [2, 2]}], "k": 1}
+    assert store.get("ds/backend/video/proposals/00002") is None
+    assert not list(tmp_path.rglob(".tmp-*")), "no temporary file is left behind"
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header", "empty"])
+def test_corrupt_entry_is_reported_discarded_and_never_used(tmp_path, caplog, damage):
+    store = CacheStore(tmp_path)
+    store.put("k/entry", {"x": np.ones(100)}, {"m": 1})
+    path = store.path("k/entry")
+    blob = bytearray(path.read_bytes())
+    if damage == "flip":
+        blob[-20] ^= 0xFF
+    elif damage == "truncate":
+        blob = blob[: len(blob) // 2]
+    elif damage == "header":
+        blob[:5] = b"XXXXX"
+    else:
+        blob = bytearray()
+    path.write_bytes(bytes(blob))
+    assert [problem is not None for _, problem in store.verify()] == [True]
+    with caplog.at_level(logging.WARNING, logger="lcrp.cache"):
+        assert store.get("k/entry") is None
+    assert len(caplog.records) == 1 and str(path) in caplog.records[0].getMessage()
+    assert not path.exists(), "a corrupt entry is deleted so it is recomputed"
+
+
+def test_decode_rejects_a_valid_checksum_over_garbage():
+    body = b"not an npz archive"
+    import hashlib
+
+    from lcrp_core.cache.store import MAGIC
+    blob = MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+    with pytest.raises(CorruptEntry):
+        decode_entry(blob)
+    assert decode_entry(encode_entry({}, {"a": 1})).meta == {"a": 1}
+
+
+def test_small_region_filter_drops_components_and_fills_holes_strictly_under_the_area():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[2:12, 2:12] = True          # 100 px object
+    mask[5:7, 5:8] = False           # a 6-px hole inside it
+    mask[15:17, 15:18] = True        # a 6-px speck
+    mask[0, 19] = True               # a 1-px speck at the border
+    out = remove_small_regions(mask, 6)  # nothing strictly smaller than 6 except the 1-px speck
+    assert out[15:17, 15:18].all() and not out[5:7, 5:8].any() and not out[0, 19]
+    out = remove_small_regions(mask, 7)
+    assert not out[15:17, 15:18].any() and out[5:7, 5:8].all()
+    assert out.sum() == 100
+    # background touching the image border is never a hole
+    edge = np.ones((10, 10), dtype=bool)
+    edge[:, 0] = False               # a 10-px background strip along the border
+    assert (remove_small_regions(edge, 50) == edge).all()
+    assert (remove_small_regions(mask, 0) == mask).all()
