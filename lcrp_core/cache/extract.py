@@ -1,0 +1,166 @@
+"""Fill the feature cache for a dataset: proposals on every frame and every expression's text
+feature, one worker process per device, each building the backend (and loading its models) once.
+
+Resumable: a video whose completion marker exists is skipped; an interrupted video is resumed
+frame by frame (entries already written are loaded, not recomputed).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue as queue_mod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from lcrp_core.backends.base import create_backend
+from lcrp_core.cache.features import CacheScope, VideoFeatures
+from lcrp_core.cache.store import CacheStore
+from lcrp_core.data import load_dataset
+from lcrp_core.devices import pin_device
+from lcrp_core.errors import LcrpError
+
+log = logging.getLogger("lcrp.extract")
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """What to extract (picklable: sent to every worker process)."""
+
+    dataset: str
+    root: str
+    split: str | None
+    backend: str
+    backend_config: Mapping[str, Any]
+    cache_dir: str
+    random_init: bool = False
+    videos: tuple[str, ...] | None = None
+
+    def open(self, device: str):
+        ds = load_dataset(self.dataset, self.root, self.split, videos=self.videos)
+        backend = create_backend(self.backend, self.backend_config, device=device,
+                                 random_init=self.random_init)
+        store = CacheStore(self.cache_dir)
+        return ds, backend, store, CacheScope.of(ds, backend)
+
+
+@dataclass(frozen=True)
+class ExtractReport:
+    scope: str
+    videos_done: int
+    videos_skipped: int
+    frames: int
+    counters: dict[str, int]
+
+
+def _extract_videos(job: ExtractJob, device: str, names, on_frames, on_video) -> dict[str, int]:
+    ds, backend, store, scope = job.open(device)
+    total: dict[str, int] = {}
+    try:
+        for name in names:
+            feats = VideoFeatures(ds.videos[name], backend, store, scope)
+            feats.extract(progress=on_frames)
+            for k, v in feats.counters.as_dict().items():
+                total[k] = total.get(k, 0) + v
+            on_video(name)
+    finally:
+        backend.close()
+    return total
+
+
+def _worker(job: ExtractJob, device: str, tasks, events) -> None:
+    """Worker process: pin the device, build the backend once, pull video names until None."""
+    local = pin_device(device)
+
+    def names():
+        while (name := tasks.get()) is not None:
+            yield name
+
+    try:
+        counters = _extract_videos(job, local, names(), lambda n: events.put(("frames", n)),
+                                   lambda v: events.put(("video", v)))
+        events.put(("done", counters))
+    except LcrpError as exc:
+        events.put(("error", str(exc)))
+    except Exception as exc:  # report, then let the parent fail cleanly
+        events.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def extract(job: ExtractJob, devices: Sequence[str], *, progress: bool = True) -> ExtractReport:
+    """Extract every video of ``job`` not already complete, spreading videos over ``devices``."""
+    ds, backend, store, scope = job.open("cpu")  # index only: models load lazily, never here
+    pending = [v.name for v in ds if not VideoFeatures(v, backend, store, scope).is_extracted()]
+    skipped = len(ds) - len(pending)
+    if skipped:
+        log.info("extract: %d of %d videos already cached, skipped", skipped, len(ds))
+    frames = sum(len(ds.videos[n]) for n in pending)
+    bar = tqdm(total=frames, unit="frame", desc=f"extract {job.backend}", disable=not progress)
+    counters: dict[str, int] = {}
+
+    def merge(c: Mapping[str, int]) -> None:
+        for k, v in c.items():
+            counters[k] = counters.get(k, 0) + v
+
+    try:
+        if len(devices) == 1 or len(pending) <= 1:
+            merge(_extract_videos(job, pin_device(devices[0]), pending, bar.update, lambda v: None))
+        else:
+            _run_workers(job, devices, pending, bar, merge)
+    finally:
+        bar.close()
+    return ExtractReport(scope.features, len(pending), skipped, frames, counters)
+
+
+def _run_workers(job, devices, pending, bar, merge) -> None:
+    ctx = mp.get_context("spawn")
+    tasks, events = ctx.Queue(), ctx.Queue()
+    for name in pending:
+        tasks.put(name)
+    for _ in devices:
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker, args=(job, d, tasks, events), daemon=True) for d in devices]
+    for p in procs:
+        p.start()
+    errors, finished = [], 0
+    while finished < len(procs):
+        try:
+            kind, payload = events.get(timeout=1.0)
+        except queue_mod.Empty:
+            dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+            if dead and events.empty():
+                errors.append(f"a worker process died (exit code {dead[0].exitcode})")
+                break
+            continue
+        if kind == "frames":
+            bar.update(payload)
+        elif kind == "done":
+            merge(payload)
+            finished += 1
+        elif kind == "error":
+            errors.append(payload)
+            finished += 1
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.terminate()
+    if errors:
+        raise LcrpError(f"extraction failed: {errors[0]}")
+
+
+def cache_summary(root: str | Path) -> list[dict[str, Any]]:
+    """Size and entry count per (dataset, backend scope) under the cache root."""
+    root = Path(root)
+    rows = []
+    if not root.is_dir():
+        return rows
+    for ds_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for scope_dir in sorted(p for p in ds_dir.iterdir() if p.is_dir()):
+            files = [p for p in scope_dir.rglob("*.lcrp") if not p.name.startswith(".tmp-")]
+            videos = sum(1 for p in scope_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+            rows.append({"dataset": ds_dir.name, "scope": scope_dir.name, "videos": videos,
+                         "entries": len(files), "bytes": sum(p.stat().st_size for p in files)})
+    return rows
