@@ -41,9 +41,12 @@ class Counters:
     tracks_computed: int = 0
     tracks_loaded: int = 0
     propagation_passes: int = 0
+    scores_computed: int = 0  # videos scored (Path + metrics)
+    scores_reused: int = 0    # videos whose decisions were scored before: nothing recomputed
 
     @property
     def computed(self) -> int:
+        """Backend calls made (extraction, refinement, propagation); scoring is not counted."""
         return (self.proposals_computed + self.texts_computed + self.refines_computed
                 + self.tracks_computed)
 

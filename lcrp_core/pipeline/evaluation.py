@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from lcrp_core.backends.base import Backend, create_backend
@@ -23,9 +24,10 @@ from lcrp_core.cache.store import CacheStore
 from lcrp_core.data import load_dataset
 from lcrp_core.data.model import Dataset
 from lcrp_core.errors import ConfigError
+from lcrp_core.masks import mask_hash
 from lcrp_core.metrics import Evaluator, Summary
 from lcrp_core.pipeline.params import Params
-from lcrp_core.pipeline.stages import run
+from lcrp_core.pipeline.stages import path, seed
 
 #: Protocols a pipeline evaluation can be scored with (davis-semi needs per-object seeds).
 PIPELINE_PROTOCOLS = ("per-expression", "davis-unsupervised")
@@ -81,6 +83,7 @@ class EvalContext:
                               f"got {self.protocol!r}", key="protocol")
         self.scope = CacheScope.of(self.dataset, self.backend)
         self.evaluator = Evaluator(self.dataset, self.protocol)
+        self._scores: dict[tuple, Any] = {}
 
     @classmethod
     def open(cls, *, dataset: str, root: str | Path, split: str | None = None,
@@ -103,16 +106,31 @@ class EvalContext:
         scores, frames = [], 0
         for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
                                           disable=not progress, leave=False)):
-            feats = self.features(video)
-            preds = {exp_id: run(feats, expr.text, params, video.size)[0]
-                     for exp_id, expr in video.expressions.items()}
-            score = self.evaluator.score_video(video, preds)
+            score = self._score_video(self.features(video), params)
             scores.append(score)
-            frames += len(video) * len(preds)
+            frames += len(video) * len(video.expressions)
             if on_video is not None:
                 on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
                           self.counters - before, self.scope.features, params)
+
+    def _score_video(self, feats: VideoFeatures, params: Params):
+        """Score one video; Path and the metrics run only for a set of decisions not seen before
+        (Path's output depends only on the anchor frame, the refined mask and δ)."""
+        video = feats.video
+        decisions = {exp_id: seed(feats, expr.text, params) for exp_id, expr in video.expressions.items()}
+        key = (video.name, params.min_region_frac,
+               tuple((exp_id, trace.frame, None if mask is None else mask_hash(mask))
+                     for exp_id, (mask, trace) in decisions.items()))
+        if key in self._scores:
+            self.counters.scores_reused += 1
+            return self._scores[key]
+        preds = {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None
+                          else path(feats, trace.frame, mask, params))
+                 for exp_id, (mask, trace) in decisions.items()}
+        self.counters.scores_computed += 1
+        score = self._scores[key] = self.evaluator.score_video(video, preds)
+        return score
 
     def close(self) -> None:
         self.backend.close()

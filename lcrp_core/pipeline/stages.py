@@ -147,12 +147,21 @@ class Trace:
     support: float | None
 
 
+def seed(feats, text: str, params: Params) -> tuple[np.ndarray | None, Trace]:
+    """Locate → Core → Refine: the refined anchor mask (H×W bool; None without any proposal on
+    the sampled frames) and the trace of the decision. Path's output depends only on
+    (trace.frame, this mask, δ)."""
+    anchor = core(feats, locate(feats, text, params), params)
+    if anchor is None:
+        return None, Trace(None, None, None, None)
+    c = anchor.candidate
+    return refine(feats, c.frame, c.mask, params), Trace(c.frame, c.index, c.score, anchor.support)
+
+
 def run(feats, text: str, params: Params, size: tuple[int, int]) -> tuple[np.ndarray, Trace]:
     """Locate → Core → Refine → Path for one expression: (T×H×W bool masks, trace).
     With no proposal on any sampled frame, every mask is empty."""
-    anchor = core(feats, locate(feats, text, params), params)
-    if anchor is None:
-        return np.zeros((feats.num_frames, *size), dtype=bool), Trace(None, None, None, None)
-    c = anchor.candidate
-    mask = refine(feats, c.frame, c.mask, params)
-    return path(feats, c.frame, mask, params), Trace(c.frame, c.index, c.score, anchor.support)
+    mask, trace = seed(feats, text, params)
+    if mask is None:
+        return np.zeros((feats.num_frames, *size), dtype=bool), trace
+    return path(feats, trace.frame, mask, params), trace
