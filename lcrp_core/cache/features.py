@@ -38,6 +38,7 @@ class Counters:
     texts_loaded: int = 0
     refines_computed: int = 0
     refines_loaded: int = 0
+    tracks_requested: int = 0
     tracks_computed: int = 0
     tracks_loaded: int = 0
     propagation_passes: int = 0
@@ -160,6 +161,7 @@ class VideoFeatures:
     def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
         """Tracks S×T×H×W of ``seeds`` on frame t; the seeds not cached yet share one backend pass."""
         keys = [self._key(self.scope.tracks, "tracks", f"{t:05d}-{mask_hash(s)}") for s in seeds]
+        self.counters.tracks_requested += len(keys)
         found: dict[str, np.ndarray] = {}
         for key in dict.fromkeys(keys):
             if key in self._memo:
