@@ -41,9 +41,9 @@ class ExtractJob:
     videos: tuple[str, ...] | None = None
 
     def open(self, device: str):
-        ds = load_dataset(self.dataset, self.root, self.split, videos=self.videos)
         backend = create_backend(self.backend, self.backend_config, device=device,
                                  random_init=self.random_init)
+        ds = load_dataset(self.dataset, self.root, self.split, videos=self.videos)
         store = CacheStore(self.cache_dir)
         return ds, backend, store, CacheScope.of(ds, backend)
 
