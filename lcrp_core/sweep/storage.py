@@ -10,6 +10,7 @@ The default for a study is ``sqlite:///studies/<study>.db`` under the working di
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,29 +51,44 @@ def storage_kind(url: str) -> str:
     return scheme
 
 
+def storage_file(url: str) -> Path | None:
+    """The file behind a sqlite or journal storage URL; None for a server (PostgreSQL)."""
+    url = normalize_url(url)
+    kind = storage_kind(url)
+    if kind == "journal":
+        return Path(url.removeprefix("journal:").removeprefix("//"))
+    if kind == "sqlite":
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
 def open_storage(url: str, *, heartbeat_interval: int | None = None,
-                 grace_period: int | None = None) -> optuna.storages.BaseStorage:
+                 grace_period: int | None = None,
+                 stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+                 | None = None) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; folders of a file storage are created.
 
-    Heartbeats (``heartbeat_interval``, ``grace_period``, seconds) apply to PostgreSQL only.
+    Heartbeats (``heartbeat_interval``, ``grace_period``, seconds) apply to PostgreSQL only;
+    ``stale_trial_callback`` is called on each trial failed for a stale heartbeat (default:
+    re-queue it with RetryHeartbeatStaleTrialCallback).
     """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     url = normalize_url(url)
     kind = storage_kind(url)
-    if kind == "journal":
-        path = Path(url.removeprefix("journal:").removeprefix("//"))
+    path = storage_file(url)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "journal":
         return JournalStorage(JournalFileBackend(str(path)))
     if kind == "sqlite":
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     kwargs = {}
     if heartbeat_interval:
+        callback = stale_trial_callback or optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
-                  "failed_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)}
+                  "heartbeat_stale_trial_callback": callback}
     return optuna.storages.RDBStorage(url, **kwargs)
 
 
