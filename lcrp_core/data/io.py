@@ -1,0 +1,231 @@
+"""File I/O for the dataset readers and writers: images, label PNGs, JSON, atomic writes.
+
+Every failure raises :class:`~lcrp_core.errors.DataError` naming the file (and, for JSON,
+the key path such as ``videos.bike.expressions.0.exp``). Writes go to a temporary file in
+the destination folder and are moved into place with ``os.replace``, so a crash never
+leaves a half-written file behind.
+
+Shapes: an RGB frame is H×W×3 uint8; a label map is H×W uint8 (0 background, object ids,
+255 void); a binary mask is H×W bool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image
+
+from lcrp_core.errors import DataError
+
+#: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit as 0/255.
+_LABEL_MODES = ("P", "L", "1")
+
+
+@lru_cache(maxsize=1)
+def davis_palette() -> np.ndarray:
+    """256×3 uint8: the PASCAL VOC colour map that DAVIS annotations and davis2017-evaluation use.
+
+    Entry i spreads the bits of i over the channels from the most significant bit down:
+    bit 3k of i → bit 7−k of red, bit 3k+1 → green, bit 3k+2 → blue
+    (1 → (128, 0, 0), 2 → (0, 128, 0), 255 → (224, 224, 192)).
+    """
+    ids = np.arange(256)
+    cmap = np.zeros((256, 3), dtype=np.uint8)
+    for k in range(8):
+        for channel in range(3):
+            bit = (ids >> (3 * k + channel)) & 1
+            cmap[:, channel] |= (bit << (7 - k)).astype(np.uint8)
+    cmap.setflags(write=False)
+    return cmap
+
+
+def _open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image; any failure is a DataError naming the file."""
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot decode image ({exc})", path=path) from None
+    return img
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """H×W×3 uint8 RGB pixels of a JPEG/PNG frame (greyscale and palette images are converted)."""
+    img = _open_image(Path(path))
+    return np.asarray(img.convert("RGB") if img.mode != "RGB" else img, dtype=np.uint8)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image from its header, without decoding the pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read image header ({exc})", path=path) from None
+    return h, w
+
+
+def read_label_png(path: str | Path) -> np.ndarray:
+    """H×W uint8 label map: the palette index of a P-mode PNG, the grey value of an L-mode PNG
+    (a 1-bit PNG reads as 0/255). Other modes (RGB, 16-bit) are rejected."""
+    path = Path(path)
+    img = _open_image(path)
+    if img.mode not in _LABEL_MODES:
+        raise DataError(f"expected a palette (P) or greyscale (L) PNG label map, got mode {img.mode}",
+                        path=path)
+    if img.mode == "1":
+        img = img.convert("L")
+    return np.asarray(img, dtype=np.uint8)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
+
+    The parent folder is created. On an exception the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise DataError(f"cannot write ({exc.strerror or exc})", path=path) from None
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_png(path: Path, img: Image.Image) -> None:
+    with atomic_open(path) as f:
+        img.save(f, format="PNG")
+
+
+def _check_2d(array: np.ndarray, path: Path, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise DataError(f"{what} must be H×W, got shape {array.shape}", path=path)
+    return array
+
+
+def write_label_png(path: str | Path, labels: np.ndarray) -> None:
+    """Write an H×W label map (integers 0..255) as a P-mode PNG with the DAVIS palette."""
+    path = Path(path)
+    labels = _check_2d(labels, path, "a label map")
+    if labels.dtype != np.uint8:
+        if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (
+                labels.min() < 0 or labels.max() > 255)):
+            raise DataError(f"a label map must hold integers 0..255, got dtype {labels.dtype}",
+                            path=path)
+        labels = labels.astype(np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(labels), mode="P")
+    img.putpalette(davis_palette().tobytes())
+    _save_png(path, img)
+
+
+def write_binary_png(path: str | Path, mask: np.ndarray) -> None:
+    """Write an H×W binary mask as an L-mode PNG with values 0 and 255."""
+    path = Path(path)
+    mask = _check_2d(mask, path, "a mask")
+    _save_png(path, Image.fromarray(np.where(mask.astype(bool), 255, 0).astype(np.uint8), mode="L"))
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing file or bad JSON is a DataError naming the file (and line)."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                        path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read ({exc})", path=path) from None
+
+
+def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
+    """Write ``obj`` as UTF-8 JSON, atomically (temp file + rename)."""
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=indent, ensure_ascii=False)
+
+
+# --- checking the structure of parsed JSON -------------------------------------------------
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+               type(None): "null"}
+
+
+def _describe(kinds: type | tuple[type, ...]) -> str:
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+
+
+def expect(value: Any, kinds: type | tuple[type, ...], *, path: Path, key: str) -> Any:
+    """``value`` if it is an instance of ``kinds`` (bool never counts as int), else a DataError
+    naming the file and the key path."""
+    allowed = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise DataError(f"expected {_describe(kinds)}, got {type(value).__name__} {value!r:.60}",
+                        path=path, key=key)
+    return value
+
+
+def get_field(obj: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *,
+          path: Path, key: str) -> Any:
+    """``obj[name]`` checked with :func:`expect`; a missing key is a DataError naming
+    ``key.name``. ``key`` is the key path of ``obj`` itself ('' for the document root)."""
+    sub = f"{key}.{name}" if key else name
+    if name not in obj:
+        raise DataError("missing key", path=path, key=sub)
+    return expect(obj[name], kinds, path=path, key=sub)
+
+
+def require_dir(path: str | Path, what: str, *, list_siblings: bool = False) -> Path:
+    """``path`` if it is a folder, else a DataError naming it; ``list_siblings`` adds the
+    folders found beside it (e.g. the splits a dataset root does have)."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    hint = ""
+    if list_siblings and path.parent.is_dir():
+        found = sorted(p.name for p in path.parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+        hint = f" (found: {', '.join(found)})" if found else " (the folder above it is empty)"
+    raise DataError(f"{what} folder not found{hint}", path=path)
+
+
+def require_files(folder: Path, stems: Iterable[str], suffix: str, *, what: str) -> list[Path]:
+    """Paths ``folder/<stem><suffix>`` for every stem, checked with one ``os.listdir``.
+
+    A missing folder or file is a DataError naming it (``what`` says what the folder holds).
+    """
+    try:
+        present = set(os.listdir(folder))
+    except FileNotFoundError:
+        raise DataError(f"{what} folder not found", path=folder) from None
+    except NotADirectoryError:
+        raise DataError(f"expected a {what} folder, found a file", path=folder) from None
+    names = [f"{stem}{suffix}" for stem in stems]
+    missing = [n for n in names if n not in present]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(f"{what} file not found{more}", path=folder / missing[0])
+    return [folder / n for n in names]
