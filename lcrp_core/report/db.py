@@ -1,0 +1,394 @@
+"""`lcrp db`: the trial database as terminal tables, flat exports, and reference imports.
+
+Listing, showing and exporting are pure functions of StudyData; ``import_reference`` writes
+a study of reference rows (numbers from papers) with the trial schema of docs/trial-schema.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.pipeline.params import Params
+from lcrp_core.report.fmt import (
+    DASH,
+    format_param,
+    format_params,
+    format_score,
+    order_names,
+    parse_delta,
+)
+from lcrp_core.report.study import (
+    STATES,
+    StudyData,
+    load_study,
+    quiet_optuna,
+    storage_exists,
+    study_names,
+)
+from lcrp_core.report.tables import Header, Table, header, to_text
+from lcrp_core.sweep.storage import normalize_url, open_storage
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+SORT_KEYS = ("number", "jf", "j", "f", "time")
+
+# ---------------------------------------------------------------- db studies
+
+
+def _best(study: StudyData) -> FrozenTrial | None:
+    complete = [t for t in study.trials if t.state.name == "COMPLETE" and t.value is not None]
+    sign = 1 if study.direction == "maximize" else -1
+    return max(complete, key=lambda t: sign * t.value) if complete else None
+
+
+def studies_table(studies: Sequence[StudyData]) -> Table:
+    """One line per study: kind, trials by state, best J&F and its parameters, storage."""
+    rows = []
+    for study in studies:
+        counts = study.state_counts()
+        best = _best(study)
+        rows.append((study.name, study.kind, *(str(counts[s]) for s in STATES),
+                     format_score(best.value if best else None),
+                     format_params(_shown_params(best)) if best else DASH, study.url))
+    headers = tuple(Header.plain(h) for h in ("study", "kind", *(s.lower() for s in STATES),
+                                               "best J&F", "best params", "storage"))
+    return Table(headers=headers, rows=tuple(rows), align=("l", "l", *"rrrrr", "r", "l", "l"))
+
+
+def _shown_params(trial: FrozenTrial) -> dict[str, Any]:
+    return {k: v for k, v in trial.params.items() if k != "repeat"} or \
+        dict(trial.user_attrs.get("lcrp_params") or {})
+
+
+# ---------------------------------------------------------------- db trials
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def select_trials(study: StudyData, *, sort: str = "number",
+                  states: Iterable[str] | None = None) -> list[FrozenTrial]:
+    """Trials in the given states (names as in STATES, any case), sorted by ``sort``
+    (number ascending; jf, j, f best first; time longest first; unmeasured last)."""
+    wanted = {s.upper() for s in states} if states else None
+    if wanted and (bad := sorted(wanted - set(STATES))):
+        raise ConfigError(f"unknown trial state(s) {bad}; expected some of "
+                          f"{[s.lower() for s in STATES]}", key="--state")
+    if sort not in SORT_KEYS:
+        raise ConfigError(f"expected one of {list(SORT_KEYS)}, got {sort!r}", key="--sort")
+    trials = [t for t in study.trials if wanted is None or t.state.name in wanted]
+    if sort == "number":
+        return sorted(trials, key=lambda t: t.number)
+
+    def score(t: FrozenTrial) -> float | None:
+        if sort == "jf":
+            return _num(t.value)
+        return _num(t.user_attrs.get({"j": "J", "f": "F", "time": "wall_time_s"}[sort]))
+
+    return sorted(trials, key=lambda t: (score(t) is None, -(score(t) or 0.0), t.number))
+
+
+def trials_table(study: StudyData, trials: Sequence[FrozenTrial]) -> Table:
+    """One line per trial: number, state, cell, parameters, J, F, J&F, wall time, FPS, device."""
+    names = order_names({k for t in trials for k in t.params})
+    rows = []
+    for t in trials:
+        attrs = t.user_attrs
+        wall = _num(attrs.get("wall_time_s"))
+        rows.append((
+            str(t.number), t.state.name, str(attrs.get("lcrp_cell", DASH)),
+            *(format_param(n, t.params.get(n)) for n in names),
+            format_score(_num(attrs.get("J"))), format_score(_num(attrs.get("F"))),
+            format_score(_num(t.value)), f"{wall:.1f}" if wall is not None else DASH,
+            format_score(_num(attrs.get("fps"))), str(attrs.get("device") or DASH),
+            _one_line(attrs.get("error", "")),
+        ))
+    headers = (*(Header.plain(h) for h in ("#", "state", "cell")), *(header(n) for n in names),
+               *(header(n) for n in ("J", "F", "JF")),
+               *(Header.plain(h) for h in ("time s", "fps", "device", "error")))
+    align = ("r", "l", "l", *("r",) * len(names), "r", "r", "r", "r", "r", "l", "l")
+    return Table(headers=headers, rows=tuple(rows), align=align)
+
+
+def _one_line(text: Any, width: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+# ---------------------------------------------------------------- db show
+
+_SCORES = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
+_RESOURCES = ("wall_time_s", "frames", "fps", "peak_rss_mb", "peak_gpu_mb", "device", "host", "pid")
+_PROVENANCE = ("cache_key", "code_version", "attempt", "reference", "source")
+_SHOWN = {"lcrp_cell", "lcrp_params", "per_video", "per_expression", "package_versions", "error",
+          *_SCORES, *_RESOURCES, *_PROVENANCE}
+
+
+def _value(name: str, value: Any) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, float) and name in _SCORES:
+        return format_score(value, decimals=2)
+    if isinstance(value, float) and name != "delta":
+        return f"{value:.6g}"
+    if isinstance(value, (Mapping, list)):
+        return json.dumps(value, sort_keys=True)
+    return format_param(name, value)
+
+
+def _pairs(title: str, items: Iterable[tuple[str, Any]]) -> list[str]:
+    items = [(k, v) for k, v in items]
+    if not items:
+        return []
+    width = max(len(k) for k, _ in items)
+    return [f"{title}:", *(f"  {k.ljust(width)}  {_value(k, v)}" for k, v in items), ""]
+
+
+def _scores_table(title: str, scores: Any) -> list[str]:
+    if not isinstance(scores, Mapping) or not scores:
+        return []
+    rows = tuple((str(key), *(format_score(_num(s.get(m)) if isinstance(s, Mapping) else None)
+                              for m in ("J", "F", "JF")))
+                 for key, s in sorted(scores.items()))
+    table = Table(headers=(Header.plain(title), header("J"), header("F"), header("JF")), rows=rows,
+                  align=("l", "r", "r", "r"))
+    return [f"{title} ({len(rows)}):", *("  " + line for line in to_text(table).splitlines()), ""]
+
+
+def trial_text(study: StudyData, number: int) -> str:
+    """Everything one trial records: params, scores, per-video and per-expression scores,
+    resources, provenance, and any other user_attrs."""
+    t = study.trial(number)
+    a = t.user_attrs
+    head = [f"study {study.name}  trial {t.number}  {t.state.name}"
+            + (f"  cell {a['lcrp_cell']}" if "lcrp_cell" in a else "")
+            + (f"  J&F {format_score(t.value, decimals=2)}" if t.value is not None else ""), ""]
+    timing = [("started", t.datetime_start), ("completed", t.datetime_complete),
+              ("duration_s", t.duration.total_seconds() if t.duration else None)]
+    lines = head + _pairs("Error", [("error", a["error"])] if "error" in a else [])
+    lines += _pairs("Params (swept)", ((k, t.params[k]) for k in order_names(t.params)))
+    full = a.get("lcrp_params") if isinstance(a.get("lcrp_params"), Mapping) else {}
+    lines += _pairs("Params (complete run)", ((k, full[k]) for k in order_names(full)))
+    lines += _pairs("Scores", ((k, a[k]) for k in _SCORES if k in a))
+    lines += _scores_table("video", a.get("per_video"))
+    lines += _scores_table("expression", a.get("per_expression"))
+    lines += _pairs("Resources", ((k, a[k]) for k in _RESOURCES if k in a))
+    lines += _pairs("Timing", ((k, str(v) if v is not None and k != "duration_s" else v)
+                               for k, v in timing))
+    lines += _pairs("Provenance", ((k, a[k]) for k in _PROVENANCE if k in a))
+    versions = a.get("package_versions")
+    if isinstance(versions, Mapping):
+        lines += _pairs("Package versions", sorted((str(k), str(v)) for k, v in versions.items()))
+    lines += _pairs("Other attributes", sorted((k, v) for k, v in a.items() if k not in _SHOWN))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- db export
+
+BASE_COLUMNS = ("study", "number", "state", "value", "datetime_start", "datetime_complete",
+                "duration_s")
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}", v, out)
+    elif isinstance(value, (Mapping, list, tuple)):
+        out[prefix] = json.dumps(value)
+    else:
+        out[prefix] = value
+
+
+def export_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, one flat record per trial): base columns, ``params.<name>``, then
+    ``user_attrs.<key>[.<subkey>...]`` (nested mappings flattened with dots; lists as JSON)."""
+    records = []
+    for t in study.trials:
+        rec: dict[str, Any] = {
+            "study": study.name, "number": t.number, "state": t.state.name, "value": t.value,
+            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+            "duration_s": t.duration.total_seconds() if t.duration else None,
+        }
+        for name, value in t.params.items():
+            rec[f"params.{name}"] = value
+        for key, value in t.user_attrs.items():
+            _flatten(f"user_attrs.{key}", value, rec)
+        records.append(rec)
+    keys = {k for r in records for k in r}
+    params = [f"params.{n}" for n in order_names({k[7:] for k in keys if k.startswith("params.")})]
+    attrs = sorted(k for k in keys if k.startswith("user_attrs."))
+    return [*BASE_COLUMNS, *params, *attrs], records
+
+
+def csv_bytes(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: ("" if rec.get(k) is None else rec[k]) for k in columns})
+    return buf.getvalue().encode("utf-8")
+
+
+def parquet_bytes(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> bytes:
+    """Parquet via pyarrow: numeric columns as int64/float64/bool, anything mixed as text."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError("Parquet export needs pyarrow: pip install pyarrow (or use --format csv)",
+                          key="--format") from None
+    arrays = {}
+    for col in columns:
+        values = [rec.get(col) for rec in records]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, bool) for v in present):
+            kind = pa.bool_()
+        elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            kind = pa.int64()
+        elif present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            kind = pa.float64()
+            values = [float(v) if v is not None else None for v in values]
+        else:
+            kind = pa.string()
+            values = [str(v) if v is not None else None for v in values]
+        arrays[col] = pa.array(values, type=kind)
+    buf = io.BytesIO()
+    pq.write_table(pa.table(arrays), buf)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- db import
+
+REFERENCE_COLUMNS = ("N", "K", "H", "delta", "JF")
+OPTIONAL_COLUMNS = ("J", "F")
+
+
+def read_reference_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Rows {N, K, H, delta, JF[, J, F]} of a reference CSV, validated (DataError naming the
+    file, line and column). δ is "0.3%" or 0.003; scores are on the 0–100 scale."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError("reference CSV not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the reference CSV ({exc})", path=path) from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    missing = [c for c in REFERENCE_COLUMNS if c not in fields]
+    unknown = [c for c in fields if c not in REFERENCE_COLUMNS + OPTIONAL_COLUMNS]
+    if missing or unknown:
+        raise DataError(f"expected the header {','.join(REFERENCE_COLUMNS)}[,J,F]; "
+                        + (f"missing {missing}" if missing else f"unknown column(s) {unknown}"),
+                        path=path)
+    rows, seen = [], {}
+    for line_no, raw in enumerate(reader, start=2):
+        raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(raw.values()):
+            continue
+
+        def fail(column: str, message: str, line: int = line_no) -> DataError:
+            return DataError(message, path=path, key=f"line {line}, column {column}")
+
+        row: dict[str, Any] = {}
+        for col in ("N", "K", "H"):
+            try:
+                row[col] = int(raw[col])
+            except ValueError:
+                raise fail(col, f"expected an integer, got {raw[col]!r}") from None
+        try:
+            row["delta"] = parse_delta(raw["delta"])
+        except ValueError as exc:
+            raise fail("delta", str(exc)) from None
+        for col in ("JF", *OPTIONAL_COLUMNS):
+            text_value = raw.get(col, "")
+            if col != "JF" and not text_value:
+                continue
+            try:
+                value = float(text_value)
+            except ValueError:
+                raise fail(col, f"expected a score from 0 to 100, got {text_value!r}") from None
+            if not (math.isfinite(value) and 0 <= value <= 100):
+                raise fail(col, f"expected a score from 0 to 100, got {text_value!r}")
+            row[col] = value
+        try:
+            Params.from_mapping({k: row[k] for k in ("N", "K", "H", "delta")})
+        except ConfigError as exc:
+            raise fail(exc.key or "?", str(exc).split(": ", 1)[-1]) from None
+        key = (row["N"], row["K"], row["H"], row["delta"])
+        if key in seen:
+            raise fail("N,K,H,delta", f"the same parameters as line {seen[key]}")
+        seen[key] = line_no
+        rows.append(row)
+    if not rows:
+        raise DataError("no data rows", path=path)
+    return rows
+
+
+def import_reference(study_name: str, csv_path: str | Path, *, storage: str,
+                     source: str | None = None, replace: bool = False) -> int:
+    """Store a reference CSV's rows as COMPLETE trials of a new study (lcrp_kind "reference",
+    lcrp_cells in row order, user_attrs reference=true and source). Returns the row count.
+
+    An existing study is refused unless ``replace`` and it holds reference rows itself."""
+    import optuna
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from lcrp_core.versions import code_version
+
+    path = Path(csv_path)
+    rows = read_reference_csv(path)
+    url = normalize_url(storage)
+    if storage_exists(url) and study_name in study_names(url):
+        existing = load_study(study_name, storage=url)
+        if existing.kind != "reference":
+            raise ConfigError(f"study {study_name!r} holds a {existing.kind!r} sweep, not reference "
+                              f"rows; import into another study name or storage", key=url)
+        if not replace:
+            raise ConfigError(f"study {study_name!r} exists; pass --replace to replace its rows",
+                              key=url)
+    backend = open_storage(url)
+    if replace and study_name in [s.study_name for s in backend.get_all_studies()]:
+        optuna.delete_study(study_name=study_name, storage=backend)
+
+    source = source or path.name
+    names = ("N", "K", "H", "delta")
+    dists = {n: (FloatDistribution if n == "delta" else IntDistribution)(
+        min(r[n] for r in rows), max(r[n] for r in rows)) for n in names}
+    cells = [{"cell": f"c{i:03d}", "params": {n: r[n] for n in names}, "repeat": 0}
+             for i, r in enumerate(rows)]
+    with quiet_optuna():
+        study = optuna.create_study(study_name=study_name, storage=backend, direction="maximize")
+    try:
+        attrs = {
+            "lcrp_kind": "reference", "lcrp_cells": cells, "lcrp_source": source,
+            "lcrp_spec": {"reference": {"file": path.name, "source": source, "rows": len(rows)}},
+            "lcrp_spec_hash": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        }
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        for cell, row in zip(cells, rows, strict=True):
+            params = Params.from_mapping(cell["params"]).to_short()
+            scores = {k: row[k] for k in ("J", "F", "JF") if k in row}
+            study.add_trial(optuna.trial.create_trial(
+                params=dict(cell["params"]), distributions=dists, value=row["JF"],
+                user_attrs={"lcrp_cell": cell["cell"], "lcrp_params": params, **scores,
+                            "reference": True, "source": source, "code_version": code_version(),
+                            "attempt": 0},
+            ))
+    except BaseException:
+        optuna.delete_study(study_name=study_name, storage=backend)
+        raise
+    return len(rows)
