@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from contextlib import contextmanager
 
 import cv2
@@ -90,6 +91,9 @@ def test_read_json_errors_and_atomic_json_writes(tmp_path):
     path = tmp_path / "sub" / "a.json"
     write_json_atomic(path, {"x": [1, 2], "é": None})
     assert read_json(path) == {"x": [1, 2], "é": None}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
     with pytest.raises(TypeError):
         write_json_atomic(path, {"x": object()})
     assert read_json(path) == {"x": [1, 2], "é": None}  # the failed write left the file alone

@@ -68,13 +68,13 @@ def test_mevis_predictions_layout_and_round_trip(tmp_path):
             assert np.array_equal(back, fx.gt[video.name][exp_id])
 
 
-def test_davis_label_maps_first_expression_of_a_set_keeps_overlaps(tmp_path):
+def test_davis_label_maps_smallest_object_of_a_set_keeps_overlaps(tmp_path):
     make_davis_dataset(tmp_path)
     bike = load_dataset("ref-davis17", tmp_path).videos["bike"]
     t, h, w = len(bike), 12, 16
     masks = {e: np.zeros((t, h, w), bool) for e in bike.expressions}
-    masks["0"][:, 0:4, 0:4] = True  # set 0, object 1
-    masks["4"][:, 2:6, 2:6] = True  # set 0, object 2, overlapping object 1 on rows/cols 2..3
+    masks["4"][:, 2:6, 2:6] = True  # set 0, object 2 ...
+    masks["0"][:, 0:4, 0:4] = True  # ... overlapped by set 0's object 1 on rows/cols 2..3
     masks["5"][1, 5, 5] = True  # set 1, object 2
     maps = davis_label_maps(bike, masks)
     assert sorted(maps) == [0, 1, 2, 3]

@@ -28,6 +28,10 @@ from lcrp_core.errors import DataError
 #: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit as 0/255.
 _LABEL_MODES = ("P", "L", "1")
 
+#: The process umask (read once): written files get the permissions open() would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @lru_cache(maxsize=1)
 def davis_palette() -> np.ndarray:
@@ -105,7 +109,8 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     except OSError as exc:
         raise DataError(f"cannot write ({exc.strerror or exc})", path=path) from None
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp creates 0600
             yield f
         os.replace(tmp, path)
     except BaseException:
@@ -170,8 +175,7 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = None) 
 
 # --- checking the structure of parsed JSON -------------------------------------------------
 
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
-               type(None): "null"}
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
 def _describe(kinds: type | tuple[type, ...]) -> str:
@@ -190,7 +194,7 @@ def expect(value: Any, kinds: type | tuple[type, ...], *, path: Path, key: str) 
 
 
 def get_field(obj: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *,
-          path: Path, key: str) -> Any:
+              path: Path, key: str) -> Any:
     """``obj[name]`` checked with :func:`expect`; a missing key is a DataError naming
     ``key.name``. ``key`` is the key path of ``obj`` itself ('' for the document root)."""
     sub = f"{key}.{name}" if key else name

@@ -7,7 +7,8 @@
   palette label map holding every expression of that set as its obj_id (ReferFormer's
   ``inference_davis.py`` layout; each ``anno_<a>`` folder is a results folder for
   davis2017-evaluation's unsupervised task). ReferFormer resolves overlaps with an argmax
-  that, on binary masks, gives a pixel to the first object of the set; so do we.
+  over the set's objects in obj_id order, which on binary masks gives a pixel to the
+  smallest obj_id; so does :func:`lcrp_core.metrics.protocols.label_maps`, used here.
 - Submission zips: Ref-YouTube-VOS ``Annotations/<video>/<exp_id>/<frame>.png`` (ReferFormer's
   docs: rename the output folder to ``Annotations`` and ``zip -r submission.zip Annotations``);
   MeViS ``<video>/<exp_id>/<frame>.png`` at the top of the zip (its README: the sample
@@ -28,6 +29,7 @@ from lcrp_core.data.davis import NUM_ANNO_SETS
 from lcrp_core.data.io import atomic_open, require_files, write_binary_png, write_label_png
 from lcrp_core.data.model import Dataset, Video
 from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.metrics.protocols import label_maps
 
 #: Folder prefix inside each benchmark's submission zip.
 ZIP_PREFIX = {"ref-youtube-vos": "Annotations/", "mevis": ""}
@@ -62,15 +64,14 @@ def write_expression_masks(out_dir: str | Path, video_name: str, exp_id: str,
 def davis_label_maps(video: Video, masks: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
     """Annotation set → T×H×W uint8 label map of its expressions' masks (label = obj_id).
 
-    ``masks`` maps every exp_id of the video to a T×H×W bool array. Expressions are taken
-    in the video's order; where masks of one set overlap, the earlier one keeps the pixel.
+    ``masks`` maps every exp_id of the video to a T×H×W bool array. Overlaps follow
+    :func:`lcrp_core.metrics.protocols.label_maps` (the smallest obj_id keeps the pixel).
     """
     size = _check_masks(video.name, len(video), masks, list(video.expressions))
-    maps: dict[int, np.ndarray] = {}
+    sets: dict[int, list[tuple[int, np.ndarray]]] = {}
     for exp_id, expr in video.expressions.items():
-        labels = maps.setdefault(expr.anno_set, np.zeros((len(video), *size), dtype=np.uint8))
-        labels[(labels == 0) & np.asarray(masks[exp_id], dtype=bool)] = expr.obj_ids[0]
-    return {a: maps[a] for a in sorted(maps)}
+        sets.setdefault(expr.anno_set, []).append((expr.obj_ids[0], np.asarray(masks[exp_id], bool)))
+    return {a: label_maps(sets[a], (len(video), *size)) for a in sorted(sets)}
 
 
 def write_davis_label_maps(out_dir: str | Path, video_name: str, frame_names: Sequence[str],
