@@ -1,0 +1,495 @@
+"""The real backend, ``sam2-clip``: SAM2 (sam2 1.1, the sam2.1 hiera configs) for proposals,
+refinement and propagation, open_clip for region–text scores.
+
+- ``propose``: SAM2AutomaticMaskGenerator; quality q = predicted_iou × stability_score; region
+  features = open_clip embeddings of a masked crop and of the frame blurred outside the mask,
+  averaged and L2-normalised (see clip_engine).
+- ``encode_text`` / ``score``: the expression's open_clip embedding; cosine similarity.
+- ``refine``: SAM2ImagePredictor prompted with the mask's box, low-res logits made from the mask
+  and interior points (``mask_prompts``), ``multimask_output=False``.
+- ``propagate``: SAM2VideoPredictor on the video's in-memory frames, every seed its own
+  ``obj_id``, forward t → T−1 and backward t → 0, with every frame's backbone features cached.
+
+One SAM2 model serves the three; a frame is encoded once (features kept in an LRU keyed by the
+frame's content, shared by proposals, refinement and propagation; ``image_features`` /
+``set_image_features`` let the feature cache persist them). Models are built on first use.
+
+Weights never download: the SAM2 checkpoint is a local file (config key ``sam2_checkpoint`` or
+env ``LCRP_SAM2_CHECKPOINT``); the CLIP weights are an open_clip tag found in the local Hugging
+Face cache, or a file (``clip_pretrained`` or env ``LCRP_CLIP_PRETRAINED``). Missing or
+mismatched weights raise one WeightsError saying which file and how to get it.
+``random_init=True`` builds the same architectures with seeded random weights (tests, timings).
+
+sam2's ``_C`` extension is missing from the PyPI wheel, so its hole filling is off and
+``min_region_area`` (lcrp_core.masks.remove_small_regions) cleans every refined and propagated mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.backends.clip_engine import import_open_clip, l2_normalize
+from lcrp_core.data.model import Video
+from lcrp_core.errors import ConfigError, DataError, WeightsError
+from lcrp_core.masks import bbox_xyxy, remove_small_regions, stack_or_empty
+
+log = logging.getLogger("lcrp.backends.sam2_clip")
+
+#: model_size → (sam2's package-relative Hydra config, the official checkpoint's file name)
+SAM2_MODELS: dict[str, tuple[str, str]] = {
+    "tiny": ("configs/sam2.1/sam2.1_hiera_t.yaml", "sam2.1_hiera_tiny.pt"),
+    "small": ("configs/sam2.1/sam2.1_hiera_s.yaml", "sam2.1_hiera_small.pt"),
+    "base_plus": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt"),
+    "large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
+}
+SAM2_DOWNLOAD_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+ENV_SAM2_CHECKPOINT = "LCRP_SAM2_CHECKPOINT"
+ENV_CLIP_PRETRAINED = "LCRP_CLIP_PRETRAINED"
+DEFAULT_CLIP_PRETRAINED = "openai"
+#: the value of both weight keys when ``random_init`` (so cache keys never mix random and real)
+RANDOM_WEIGHTS = "<random-init>"
+DTYPES = ("fp32", "bf16")
+#: scale of sam2's binary-mask-to-logits mapping (mask·20 − 10, SAM2Base._use_mask_as_output)
+MASK_LOGIT = 10.0
+
+
+def mask_prompts(mask: np.ndarray, *, lowres: int,
+                 num_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SAM prompts from a non-empty H×W bool mask → (box, logits, points).
+
+    - box (4,) float32 ``x0, y0, x1, y1``: the mask's extent in continuous pixel coordinates
+      (pixel i spans [i, i+1), so x1 is the exclusive end of bbox_xyxy);
+    - logits 1×L×L float32 (L = ``lowres``, the prompt encoder's mask size, 256 for a 1024 input):
+      ``20·p − 10`` with p the fraction of each low-res cell the mask covers (the frame squashed
+      to L×L as SAM2 squashes it), sam2's own scale for a binary mask (±10);
+    - points P×2 float32 (x, y) at pixel centres, P ≤ ``num_points``: greedy maxima of the
+      Euclidean distance transform, each clearing the disk of its own radius, so the points lie
+      deep inside the mask and apart from each other.
+    """
+    h, w = mask.shape
+    box = bbox_xyxy(mask)
+    if box is None:
+        raise ValueError("mask_prompts needs a non-empty mask")
+    cover = cv2.resize(mask.astype(np.float32), (lowres, lowres), interpolation=cv2.INTER_AREA)
+    logits = (2.0 * MASK_LOGIT * cover - MASK_LOGIT)[None].astype(np.float32)
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    yy, xx = np.ogrid[:h, :w]
+    points = []
+    for _ in range(num_points):
+        idx = int(np.argmax(dist))
+        radius = float(dist.flat[idx])
+        if radius <= 0:
+            break
+        y, x = divmod(idx, w)
+        points.append((x + 0.5, y + 0.5))
+        dist[(yy - y) ** 2 + (xx - x) ** 2 <= radius * radius] = 0
+    return (np.asarray(box, dtype=np.float32), logits,
+            np.asarray(points, dtype=np.float32).reshape(-1, 2))
+
+
+def cosine_scores(features: np.ndarray, text_feature: np.ndarray) -> np.ndarray:
+    """(N,) float32 cosine similarities of N×D region features with a (D,) text feature."""
+    feats = np.asarray(features, dtype=np.float32)
+    text = np.asarray(text_feature, dtype=np.float32).reshape(-1)
+    if feats.ndim != 2 or (len(feats) and feats.shape[1] != text.shape[0]):
+        raise DataError(f"region features of shape {feats.shape} cannot be scored against a text "
+                        f"feature of size {text.shape[0]} (features from another CLIP model?)",
+                        key="sam2-clip.score")
+    if not len(feats):
+        return np.zeros(0, dtype=np.float32)
+    return (l2_normalize(feats) @ l2_normalize(text)).astype(np.float32)
+
+
+def _engine():
+    """The torch-side modules, or a ConfigError when the [models] extra is missing."""
+    try:
+        from lcrp_core.backends import clip_engine, sam2_engine
+    except ImportError as exc:
+        raise ConfigError(f"the sam2-clip backend needs torch, sam2 and open_clip_torch "
+                          f"(pip install 'lcrp-sweeps[models]'): {exc}", key="backend") from exc
+    return sam2_engine, clip_engine
+
+
+@dataclass
+class _Sam2:
+    model: Any        # SAM2VideoPredictor (also the image predictor's and generator's model)
+    store: Any        # sam2_engine.FeatureStore
+    predictor: Any    # sam2_engine.StoreImagePredictor
+    generator: Any    # SAM2AutomaticMaskGenerator using ``predictor``
+
+
+class Sam2ClipBackend(Backend):
+    """SAM2 + open_clip. ``feature_cache_frames``: frames whose SAM2 features stay in memory
+    (~16 MB each at image_size 1024 in fp32); propagation wants a whole video's worth."""
+
+    name: ClassVar[str] = "sam2-clip"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "model_size": "tiny",             # tiny | small | base_plus | large (sam2.1 hiera)
+        "sam2_checkpoint": None,          # path; None: $LCRP_SAM2_CHECKPOINT
+        "image_size": 1024,               # SAM2 input size (frames are squashed to it)
+        "dtype": "fp32",                  # fp32 | bf16 (autocast)
+        "min_region_area": 8,             # px: smaller components/holes removed from outputs
+        "refine_points": 3,               # interior points added to a refinement prompt
+        "points_per_side": 32,            # generator grid
+        "points_per_batch": 16,           # generator batch (16 halves peak memory on CPU)
+        "pred_iou_thresh": 0.8,
+        "stability_score_thresh": 0.95,
+        "clip_model": "ViT-B-32",
+        "clip_pretrained": None,          # tag or file; None: $LCRP_CLIP_PRETRAINED or "openai"
+        "clip_image_size": None,          # None: the model's own input size
+        "clip_blur_sigma": 8.0,           # px of the CLIP input: blur outside the mask
+    }
+    proposal_only_keys: ClassVar[tuple[str, ...]] = (
+        "points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
+        "clip_model", "clip_pretrained", "clip_image_size", "clip_blur_sigma",
+    )
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
+                 random_init: bool = False, feature_cache_frames: int = 128):
+        super().__init__(config, device=device, random_init=random_init)
+        _validate(self.name, self.config)
+        self._source = {"sam2_checkpoint": "the config key sam2_checkpoint",
+                        "clip_pretrained": "the config key clip_pretrained"}
+        if random_init:
+            self.config["sam2_checkpoint"] = self.config["clip_pretrained"] = RANDOM_WEIGHTS
+        else:
+            for key, env in (("sam2_checkpoint", ENV_SAM2_CHECKPOINT),
+                             ("clip_pretrained", ENV_CLIP_PRETRAINED)):
+                if self.config[key] is None and os.environ.get(env):
+                    self.config[key] = os.environ[env]
+                    self._source[key] = f"the env var {env}"
+            if self.config["clip_pretrained"] is None:
+                self.config["clip_pretrained"] = DEFAULT_CLIP_PRETRAINED
+                self._source["clip_pretrained"] = "the default tag"
+        self.feature_cache_frames = feature_cache_frames
+        self._checked = False
+        self._warned = False
+        self._sam: _Sam2 | None = None
+        self._clip = None
+
+    # -- identities: weight files by name and size, so cache keys do not depend on paths --------
+    def _identity(self) -> dict[str, Any]:
+        out = dict(self.config)
+        for key in ("sam2_checkpoint", "clip_pretrained"):
+            value = out[key]
+            if isinstance(value, str) and value != RANDOM_WEIGHTS and os.path.isfile(value):
+                out[key] = f"{Path(value).name}:{os.path.getsize(value)}"
+        return out
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self._identity())
+
+    @property
+    def propagator_config(self) -> dict[str, Any]:
+        return {k: v for k, v in self._identity().items() if k not in self.proposal_only_keys}
+
+    # -- weights ---------------------------------------------------------------------------------
+    def check_weights(self) -> None:
+        """Check, without building a model, that the SAM2 checkpoint file exists and the CLIP
+        weights are a local file or in the local Hugging Face cache; raise WeightsError saying
+        which file and how to supply it otherwise. Runs before the first model is built."""
+        if self.random_init or self._checked:
+            return
+        self._sam2_checkpoint()
+        self._clip_weights()
+        self._checked = True
+
+    def _sam2_hint(self) -> str:
+        size = self.config["model_size"]
+        return (f"use the model_size={size} checkpoint: download "
+                f"{SAM2_DOWNLOAD_URL}{SAM2_MODELS[size][1]} and set the backend config key "
+                f"sam2_checkpoint or the env var {ENV_SAM2_CHECKPOINT} to its path")
+
+    def _sam2_checkpoint(self) -> Path:
+        value = self.config["sam2_checkpoint"]
+        if value is None:
+            raise WeightsError(f"no SAM2 checkpoint given; {self._sam2_hint()}",
+                               key=f"{self.name}.sam2_checkpoint")
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"SAM2 checkpoint not found (given by "
+                               f"{self._source['sam2_checkpoint']}); {self._sam2_hint()}",
+                               path=path)
+        return path
+
+    def _clip_weights(self) -> tuple[str, bool]:
+        """(tag or file for open_clip, force_quick_gelu)."""
+        name, value = self.config["clip_model"], self.config["clip_pretrained"]
+        open_clip = _open_clip()
+        model_cfg = open_clip.get_model_config(name)
+        if model_cfg is None:
+            raise ConfigError(f"unknown open_clip model {name!r} (e.g. ViT-B-32, ViT-B-16, "
+                              f"ViT-L-14; see open_clip.list_models())",
+                              key=f"{self.name}.clip_model")
+        tag_cfg = open_clip.get_pretrained_cfg(name, value)
+        if tag_cfg:
+            _cached_clip_file(name, value, tag_cfg, key=f"{self.name}.clip_pretrained")
+            # OpenAI weights were trained with QuickGELU, which plain model configs lack
+            return value, bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
+        path = Path(value).expanduser()
+        if path.is_file():
+            return str(path), False
+        if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
+            raise WeightsError(f"CLIP weights file not found (given by "
+                               f"{self._source['clip_pretrained']})", path=path)
+        raise WeightsError(f"{value!r} (from {self._source['clip_pretrained']}) is neither an "
+                           f"open_clip tag of {name} (known: "
+                           f"{', '.join(open_clip.list_pretrained_tags_by_model(name))}) nor a "
+                           f"file", key=f"{self.name}.clip_pretrained")
+
+    def _warn_random(self) -> None:
+        if self.random_init and not self._warned:
+            self._warned = True
+            log.warning("sam2-clip: RANDOM WEIGHTS (random_init=True): every mask, score and "
+                        "track is meaningless; use this for tests and speed measurements only")
+
+    # -- models (built once, on first use) -------------------------------------------------------
+    def _sam2(self) -> _Sam2:
+        if self._sam is None:
+            self.check_weights()
+            sam2_engine, _ = _engine()
+            from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+            self._warn_random()
+            cfg = self.config
+            model = sam2_engine.build_sam2(
+                SAM2_MODELS[cfg["model_size"]][0],
+                None if self.random_init else self._sam2_checkpoint(),
+                image_size=cfg["image_size"], device=self.device, size_name=cfg["model_size"],
+                checkpoint_hint=self._sam2_hint())
+            store = sam2_engine.FeatureStore(model, capacity=self.feature_cache_frames)
+            predictor = sam2_engine.StoreImagePredictor(model, store)
+            generator = SAM2AutomaticMaskGenerator(
+                model, points_per_side=cfg["points_per_side"],
+                points_per_batch=cfg["points_per_batch"], pred_iou_thresh=cfg["pred_iou_thresh"],
+                stability_score_thresh=cfg["stability_score_thresh"], output_mode="binary_mask")
+            generator.predictor = predictor  # same settings as its own (no _C post-processing)
+            self._sam = _Sam2(model, store, predictor, generator)
+        return self._sam
+
+    def _clip_encoder(self):
+        if self._clip is None:
+            self.check_weights()
+            sam2_engine, clip_engine = _engine()
+            open_clip = _open_clip()
+            self._warn_random()
+            cfg = self.config
+            pretrained, quick_gelu = (None, False) if self.random_init else self._clip_weights()
+            extra = {"force_image_size": cfg["clip_image_size"]} if cfg["clip_image_size"] else {}
+            try:
+                with sam2_engine.seeded():
+                    model = open_clip.create_model(
+                        cfg["clip_model"], pretrained=pretrained, device=self.device,
+                        force_quick_gelu=quick_gelu, require_pretrained=not self.random_init,
+                        **extra)
+            except Exception as exc:  # open_clip raises RuntimeError, KeyError, pickle errors...
+                raise WeightsError(f"cannot load {pretrained!r} into open_clip model "
+                                   f"{cfg['clip_model']} ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}); a weights "
+                                   f"file needs its model name (OpenAI weights: a -quickgelu "
+                                   f"model)", key=f"{self.name}.clip_pretrained") from exc
+            self._clip = clip_engine.ClipEncoder(model.eval(), cfg["clip_model"],
+                                                 device=self.device)
+        return self._clip
+
+    def _compute(self):
+        sam2_engine, _ = _engine()
+        return sam2_engine.compute_mode(self.device, self.config["dtype"])
+
+    # -- the four questions ----------------------------------------------------------------------
+    def propose(self, video: Video, t: int) -> Proposals:
+        """Proposals on frame t: masks N×H×W bool, q = predicted_iou × stability_score (N,),
+        region features (N, D) L2-normalised."""
+        sam = self._sam2()
+        self._clip_encoder()  # both models before the first frame (fail before working)
+        frame = video.frame(t)
+        with self._compute():
+            records = sam.generator.generate(frame)
+        masks = stack_or_empty([r["segmentation"] for r in records], frame.shape[:2])
+        quality = np.clip(np.asarray([r["predicted_iou"] * r["stability_score"]
+                                      for r in records], dtype=np.float32), 0.0, 1.0)
+        return Proposals(masks=masks, quality=quality.reshape(-1),
+                         features=self.region_features(frame, masks))
+
+    def region_features(self, frame: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """(N, D) float32 region features of N×H×W bool ``masks`` on an H×W×3 uint8 frame."""
+        clip = self._clip_encoder()
+        masks = np.asarray(masks, dtype=bool).reshape(-1, *frame.shape[:2])
+        with self._compute():
+            return clip.region_features(frame, masks, blur_sigma=self.config["clip_blur_sigma"])
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """(D,) float32 open_clip text embedding, L2-normalised."""
+        clip = self._clip_encoder()
+        with self._compute():
+            return clip.encode_text(text)
+
+    def score(self, proposals: Proposals, text_feature: np.ndarray) -> np.ndarray:
+        """(N,) cosine similarity of each region feature with the text feature."""
+        return cosine_scores(proposals.features, text_feature)
+
+    def refine(self, video: Video, t: int, mask: np.ndarray) -> np.ndarray:
+        """One SAM2 round on frame t prompted by the mask's box, low-res logits and interior
+        points (``mask_prompts``), single-mask output, then the ``min_region_area`` filter.
+        An empty mask is returned unchanged."""
+        mask = _checked_masks(video, t, np.asarray(mask)[None], what="mask")[0]
+        if not mask.any():
+            return mask.copy()
+        sam = self._sam2()
+        lowres = sam.model.sam_prompt_encoder.mask_input_size[0]
+        box, logits, points = mask_prompts(mask, lowres=lowres,
+                                           num_points=self.config["refine_points"])
+        with self._compute():
+            sam.predictor.set_image(video.frame(t))
+            out, _, _ = sam.predictor.predict(
+                point_coords=points if len(points) else None,
+                point_labels=np.ones(len(points), dtype=np.int32) if len(points) else None,
+                box=box, mask_input=logits, multimask_output=False)
+        return remove_small_regions(out[0] > 0.5, self.config["min_region_area"])
+
+    def propagate(self, video: Video, t: int, seeds: np.ndarray, *,
+                  all_frame_cache: bool = True) -> np.ndarray:
+        """Seeds S×H×W bool on frame t → tracks S×T×H×W bool (forward to T−1, backward to 0,
+        all seeds in one pass), each mask cleaned by ``min_region_area``.
+
+        ``all_frame_cache=False`` runs the stock predictor's one-frame feature cache, which
+        re-encodes every frame on every pass (the reference for tests and the benchmark)."""
+        seeds = _checked_masks(video, t, np.asarray(seeds), what="seeds")
+        if not len(seeds):
+            return np.zeros((0, len(video), *video.size), dtype=bool)
+        sam2_engine, _ = _engine()
+        sam = self._sam2()
+        with self._compute():
+            state = sam2_engine.new_inference_state(sam.model, video, sam.store,
+                                                    all_frame_cache=all_frame_cache)
+            tracks = sam2_engine.track(sam.model, state, t, seeds)
+        area = self.config["min_region_area"]
+        if area > 0:
+            for s, f in np.ndindex(*tracks.shape[:2]):
+                tracks[s, f] = remove_small_regions(tracks[s, f], area)
+        return tracks
+
+    # -- SAM2 image features (for the feature cache's on-disk store) ----------------------------
+    def image_features(self, video: Video, t: int) -> dict[str, np.ndarray]:
+        """Frame t's SAM2 backbone features (computed unless held) as arrays ``fpn0..fpn2``
+        (bfloat16 kept bit-exact as uint16), for ``set_image_features`` in a later process."""
+        sam2_engine, _ = _engine()
+        sam = self._sam2()
+        with self._compute():
+            feats = sam.store.fpn(video.frame(t))
+        return sam2_engine.FeatureStore.export(feats)
+
+    def set_image_features(self, video: Video, t: int, features: Mapping[str, np.ndarray]) -> None:
+        """Hold ``image_features``' arrays as frame t's features: refinement and propagation on
+        that frame then skip the encoder and predict bit-identically."""
+        sam2_engine, _ = _engine()
+        sam = self._sam2()
+        sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
+
+    @property
+    def encoder_passes(self) -> int:
+        """SAM2 image-encoder passes run by this instance (frames not found in memory)."""
+        return self._sam.store.encoded if self._sam is not None else 0
+
+    def close(self) -> None:
+        self._sam = None
+        self._clip = None
+
+
+def _open_clip():
+    try:
+        return import_open_clip()
+    except ImportError as exc:
+        raise ConfigError(f"the sam2-clip backend needs open_clip_torch "
+                          f"(pip install 'lcrp-sweeps[models]'): {exc}", key="backend") from exc
+
+
+def _cached_clip_file(name: str, tag: str, tag_cfg: Mapping[str, Any], *, key: str) -> str:
+    """The local file open_clip will load for ``tag`` (as open_clip resolves it: the Hugging Face
+    hub entry if the tag has one, else its URL's file under ~/.cache/clip), or WeightsError."""
+    hub, url = tag_cfg.get("hf_hub", ""), tag_cfg.get("url", "")
+    if hub:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        repo, filename = os.path.split(hub)
+        filename = filename or "open_clip_pytorch_model.bin"
+        stem, ext = os.path.splitext(filename)
+        names = list(_unique([*(["open_clip_model.safetensors"]
+                                if filename == "open_clip_pytorch_model.bin" else []),
+                              *([stem + ".safetensors"] if ext in (".bin", ".pth") else []),
+                              filename]))
+        for candidate in names:
+            found = try_to_load_from_cache(repo, candidate)
+            if isinstance(found, str):
+                return found
+        where = f"the local Hugging Face cache ({constants.HF_HUB_CACHE})"
+        fetch = f"`huggingface-cli download {repo} {filename}`"
+    else:
+        path = Path("~/.cache/clip").expanduser() / os.path.basename(url)
+        if path.is_file():
+            return str(path)
+        where = str(path.parent)
+        fetch = f"download {url} into {path.parent}"
+    raise WeightsError(
+        f"open_clip weights {name}/{tag} are not in {where}; on a machine with internet run "
+        f"{fetch} (or `python -c \"import open_clip; open_clip.create_model('{name}', "
+        f"pretrained='{tag}')\"`) and copy the cache here (HF_HOME / HF_HUB_CACHE point at it), "
+        f"or set clip_pretrained or the env var {ENV_CLIP_PRETRAINED} to a local weights file",
+        key=key)
+
+
+def _unique(items: list[str]) -> Iterator[str]:
+    seen: set[str] = set()
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            yield item
+
+
+def _checked_masks(video: Video, t: int, masks: np.ndarray, *, what: str) -> np.ndarray:
+    """``masks`` as S×H×W bool for frame t of ``video``, or DataError."""
+    if not 0 <= t < len(video):
+        raise DataError(f"frame {t} out of range 0..{len(video) - 1}", key=video.name)
+    if masks.ndim != 3 or masks.shape[1:] != tuple(video.size):
+        raise DataError(f"{what} of shape {masks.shape[1:] if masks.ndim == 3 else masks.shape} "
+                        f"do not match the video's frames {tuple(video.size)}", key=video.name)
+    return masks.astype(bool, copy=False)
+
+
+def _validate(name: str, cfg: Mapping[str, Any]) -> None:
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"expected {what}, got {cfg[key]!r}", key=f"{name}.{key}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    need(cfg["model_size"] in SAM2_MODELS, "model_size", f"one of {sorted(SAM2_MODELS)}")
+    need(cfg["dtype"] in DTYPES, "dtype", f"one of {list(DTYPES)}")
+    need(is_int(cfg["image_size"]) and cfg["image_size"] >= 128 and cfg["image_size"] % 32 == 0,
+         "image_size", "an integer multiple of 32, at least 128")
+    for key in ("min_region_area", "refine_points"):
+        need(is_int(cfg[key]) and cfg[key] >= 0, key, "an integer >= 0")
+    for key in ("points_per_side", "points_per_batch"):
+        need(is_int(cfg[key]) and cfg[key] >= 1, key, "an integer >= 1")
+    for key in ("pred_iou_thresh", "stability_score_thresh"):
+        need(0.0 <= cfg[key] <= 1.0, key, "a number in [0, 1]")
+    need(cfg["clip_blur_sigma"] >= 0, "clip_blur_sigma", "a number >= 0")
+    need(cfg["clip_image_size"] is None or (is_int(cfg["clip_image_size"])
+                                            and cfg["clip_image_size"] >= 16),
+         "clip_image_size", "null or an integer >= 16")
+    for key in ("sam2_checkpoint", "clip_pretrained"):
+        need(cfg[key] is None or (isinstance(cfg[key], str) and cfg[key] != ""), key,
+             "null or a non-empty string (a path, or for clip_pretrained an open_clip tag)")
+    need(isinstance(cfg["clip_model"], str) and cfg["clip_model"] != "", "clip_model",
+         "an open_clip model name")
