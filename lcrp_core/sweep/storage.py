@@ -62,6 +62,18 @@ def storage_file(url: str) -> Path | None:
     return None
 
 
+def sqlalchemy_url(url: str) -> str:
+    """A PostgreSQL URL with a driver SQLAlchemy can import: a bare ``postgresql://`` means
+    psycopg (v3) to SQLAlchemy 2.1; use psycopg2 (the ``postgres`` extra) when psycopg is absent."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
 def open_storage(url: str, *, heartbeat_interval: int | None = None,
                  grace_period: int | None = None,
                  stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -89,7 +101,7 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None,
         callback = stale_trial_callback or optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
                   "heartbeat_stale_trial_callback": callback}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    return optuna.storages.RDBStorage(sqlalchemy_url(url), **kwargs)
 
 
 def discover_storages(studies_dir: Path = STUDIES_DIR) -> list[str]:
