@@ -1,0 +1,357 @@
+"""A study as an exactly-once work queue on Optuna.
+
+Every unit of work is enqueued once when the study is created: each grid/points cell
+(``enqueue_trial`` with the cell's params and ``user_attrs`` ``lcrp_cell``/``attempt``), and for
+TPE ``n_trials`` empty slots (``lcrp_slot``; the sampler fills their params when a worker runs
+them). Workers only ever pop WAITING trials, never create new ones, so a study runs each cell
+once whatever the number of workers, and a TPE study runs exactly ``n_trials``.
+
+Popping is Optuna's own WAITING → RUNNING transition (``set_trial_state_values``). Every pop,
+reap, fail + re-queue and enqueue of a study runs under one lock (:func:`queue_lock`): an
+``flock`` on ``<storage file>.lcrp-lock`` for SQLite and journal files (one machine), a session
+advisory lock for PostgreSQL. SQLite needs it most: pysqlite opens its transaction only at the
+first write, so Optuna's read-check-write pop alone is not atomic there.
+
+A failed cell is re-queued as a new trial (same params, ``attempt`` + 1) at most ``max_retries``
+times; a rerun of ``lcrp sweep run`` gives a cell that gave up a fresh budget. A worker that dies mid-trial leaves its trial RUNNING: :func:`reap` fails it and re-queues
+its cell when the trial's recorded host is this machine and its pid is gone (or is a zombie, or
+was reused by another process); on PostgreSQL heartbeats do the same for workers on other
+machines (``heartbeat_interval``, ``grace_period``; the stale-trial callback re-queues).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lcrp_core.errors import ConfigError
+from lcrp_core.sweep.spec import SweepSpec, parse_spec
+from lcrp_core.sweep.storage import open_storage, sqlalchemy_url, storage_file, storage_kind
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+log = logging.getLogger("lcrp.sweep")
+
+#: Study user_attrs keys (docs/trial-schema.md).
+SPEC_ATTR, HASH_ATTR, KIND_ATTR, CELLS_ATTR = "lcrp_spec", "lcrp_spec_hash", "lcrp_kind", "lcrp_cells"
+#: Trial user_attrs naming the unit of work: a grid/points cell, or a TPE slot.
+CELL_ATTR, SLOT_ATTR = "lcrp_cell", "lcrp_slot"
+#: System attr holding the start time of the worker process (tells a reused pid from its owner).
+PID_START_ATTR = "lcrp_pid_start"
+
+
+def unit_of(trial: FrozenTrial) -> str | None:
+    """The cell (``c000``) or TPE slot (``t000``) a trial runs; None for a foreign trial."""
+    return trial.user_attrs.get(CELL_ATTR) or trial.user_attrs.get(SLOT_ATTR)
+
+
+# --- opening a study ---------------------------------------------------------------------------
+
+def prepare_study(spec: SweepSpec) -> SweepQueue:
+    """Create the study (or resume it) and enqueue every cell/slot that has no trial yet.
+
+    Resuming with a spec whose result-defining parts differ is refused with a message that says
+    what differs. Nothing is written before the spec has been checked.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = _open_storage(spec)
+    with queue_lock(spec):
+        study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
+                                    load_if_exists=True)
+        attrs = study.user_attrs
+        if HASH_ATTR in attrs:
+            if attrs[HASH_ATTR] != spec.hash():
+                raise ConfigError(
+                    f"study {spec.study!r} in {spec.storage} was created from a different spec "
+                    f"({'; '.join(spec_diff(attrs.get(SPEC_ATTR, {}), spec.to_json()))}); "
+                    f"use another study name or storage, or delete the study",
+                    path=spec.source, key="study")
+        elif study.get_trials(deepcopy=False):
+            raise ConfigError(f"study {spec.study!r} in {spec.storage} exists and is not an lcrp "
+                              f"sweep study", path=spec.source, key="study")
+        else:
+            study.set_user_attr(SPEC_ATTR, spec.to_json())
+            study.set_user_attr(KIND_ATTR, spec.kind)
+            if spec.kind != "tpe":
+                study.set_user_attr(CELLS_ATTR, [c.to_json() for c in spec.cells()])
+            study.set_user_attr(HASH_ATTR, spec.hash())  # last: marks the study as complete
+        by_unit: dict[str | None, list[FrozenTrial]] = {}
+        for t in study.get_trials(deepcopy=False):
+            by_unit.setdefault(unit_of(t), []).append(t)
+        for unit, params in units(spec).items():  # new, or gave up before: a fresh retry budget
+            if all(t.state == TrialState.FAIL for t in by_unit.get(unit, [])):
+                enqueue(spec, study, unit, params, attempt=0)
+    return SweepQueue(spec, study, storage)
+
+
+def load_sweep(study_name: str, url: str) -> SweepQueue:
+    """An existing sweep study, with the resolved spec stored in it (for workers and status)."""
+    import optuna
+
+    try:
+        attrs = optuna.load_study(study_name=study_name, storage=open_storage(url)).user_attrs
+    except KeyError as exc:
+        raise ConfigError(f"no study {study_name!r} in this storage; start it with "
+                          f"`lcrp sweep run SPEC`", path=url, key="study") from exc
+    if SPEC_ATTR not in attrs:
+        raise ConfigError(f"study {study_name!r} is not an lcrp sweep study (no {SPEC_ATTR})",
+                          path=url, key="study")
+    spec = parse_spec(attrs[SPEC_ATTR], source=f"study {study_name} in {url}", check_root=False)
+    spec = spec.with_storage(url)
+    storage = _open_storage(spec)
+    return SweepQueue(spec, optuna.load_study(study_name=study_name, storage=storage), storage)
+
+
+def _open_storage(spec: SweepSpec) -> optuna.storages.BaseStorage:
+    """The spec's storage; on PostgreSQL with heartbeats whose stale trials are re-queued."""
+    if storage_kind(spec.storage) != "postgresql":
+        return open_storage(spec.storage)
+
+    def stale(study: optuna.Study, trial: FrozenTrial) -> None:
+        log.warning("trial %d (%s) lost its heartbeat: failed", trial.number, unit_of(trial))
+        requeue(spec, study, trial, counts=True)
+
+    return open_storage(spec.storage, heartbeat_interval=spec.heartbeat_interval,
+                        grace_period=spec.grace_period, stale_trial_callback=stale)
+
+
+def units(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    """Unit id → the params its trials are enqueued with (a cell's trial params; {} for a slot)."""
+    if spec.tpe is not None:
+        return {f"t{i:03d}": {} for i in range(spec.tpe.n_trials)}
+    return {c.cell: c.trial_params for c in spec.cells()}
+
+
+def enqueue(spec: SweepSpec, study: optuna.Study, unit: str, params: Mapping[str, Any], *,
+            attempt: int) -> None:
+    """A WAITING trial for ``unit`` (a cell or a TPE slot) with fixed ``params``."""
+    key = SLOT_ATTR if spec.kind == "tpe" else CELL_ATTR
+    study.enqueue_trial(dict(params), user_attrs={key: unit, "attempt": attempt})
+
+
+def requeue(spec: SweepSpec, study: optuna.Study, trial: FrozenTrial, *, counts: bool) -> bool:
+    """Enqueue a new trial for the failed ``trial``'s unit; ``counts`` uses one of the unit's
+    ``max_retries`` (an interrupted or aborted trial does not). False when the unit gave up."""
+    unit = unit_of(trial)
+    todo = units(spec)
+    if unit not in todo:
+        return False
+    attempt = int(trial.user_attrs.get("attempt", 0)) + int(counts)
+    if attempt > spec.max_retries:
+        log.warning("%s failed %d times: given up (max_retries %d)", unit, attempt, spec.max_retries)
+        return False
+    enqueue(spec, study, unit, todo[unit], attempt=attempt)
+    return True
+
+
+def spec_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 5) -> list[str]:
+    """``key.path: old → new`` for the result-defining keys that differ (at most ``limit``)."""
+    keep = ("dataset", "backend", "protocol", "base", "grid", "points", "tpe", "repeats")
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for k in list(a) + [k for k in b if k not in a]:
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{path}[{i}]")
+        elif a != b:
+            out.append(f"{path}: {a!r} → {b!r}")
+
+    walk({k: old.get(k) for k in keep}, {k: new.get(k) for k in keep}, "")
+    return out[:limit] + ([f"and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+@contextmanager
+def queue_lock(spec: SweepSpec) -> Iterator[None]:
+    """Exclusive across processes for one study: every pop, reap, fail + re-queue and enqueue
+    runs under it. A file storage takes an ``flock`` on ``<file>.lcrp-lock``; PostgreSQL a
+    session advisory lock keyed by the study name. Re-entrant within a process."""
+    key = (spec.storage, spec.study)
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    path = storage_file(spec.storage)
+    with _flock(path) if path is not None else _advisory_lock(spec.storage, spec.study):
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held[key] = 0
+
+
+_held: dict[tuple[str, str], int] = {}
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lcrp-lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(url: str, study: str) -> Iterator[None]:
+    import sqlalchemy
+
+    key = int.from_bytes(hashlib.sha256(study.encode()).digest()[:8], "big", signed=True)
+    with _engine(url).connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+@functools.cache
+def _engine(url: str) -> Any:
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=1, max_overflow=0,
+                                    pool_pre_ping=True)
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+class SweepQueue:
+    """A sweep study as a work queue: its spec, the Optuna study and its storage."""
+
+    def __init__(self, spec: SweepSpec, study: optuna.Study, storage: optuna.storages.BaseStorage):
+        self.spec, self.study, self.storage = spec, study, storage
+
+    def trials(self, *states: Any) -> list[FrozenTrial]:
+        """The study's trials (in number order), optionally only those in ``states``."""
+        return self.study.get_trials(deepcopy=False, states=states or None)
+
+    def pop(self, *, device: str) -> int | None:
+        """Take the first WAITING trial (RUNNING now, owned by this process); its id, or None
+        when none waits. The owner (``host``, ``pid``, ``device``) is recorded under the same
+        lock, so a reaper never sees a popped trial without one."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        with queue_lock(self.spec):
+            for trial in self.trials(TrialState.WAITING):
+                try:
+                    if not self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                        continue
+                except UpdateFinishedTrialError:
+                    continue
+                me = ProcessId.current()
+                for key, value in (("host", me.host), ("pid", me.pid), ("device", device)):
+                    self.storage.set_trial_user_attr(trial._trial_id, key, value)
+                self.storage.set_trial_system_attr(trial._trial_id, PID_START_ATTR, me.start)
+                return trial._trial_id
+        return None
+
+    def fail(self, trial_id: int, error: str, *, counts: bool) -> bool:
+        """Fail a RUNNING trial with a one-line ``error`` and re-queue its unit; False if it had
+        finished already (another process failed or finished it first)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        with queue_lock(self.spec):
+            try:
+                self.storage.set_trial_user_attr(trial_id, "error", " ".join(error.split())[:500])
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    return False
+            except UpdateFinishedTrialError:
+                return False
+            requeue(self.spec, self.study, self.storage.get_trial(trial_id), counts=counts)
+        return True
+
+    def reap(self) -> list[int]:
+        """Fail and re-queue the RUNNING trials whose worker is gone; their trial numbers.
+
+        Same host: the recorded pid is dead, a zombie, or now another process. Other hosts: only
+        PostgreSQL heartbeats can tell (``optuna.storages.fail_stale_trials``).
+        """
+        import warnings
+
+        import optuna
+        from optuna.trial import TrialState
+
+        reaped = []
+        me = ProcessId.current()
+        with queue_lock(self.spec):
+            for trial in self.trials(TrialState.RUNNING):
+                owner = ProcessId.of(trial)
+                if owner is None or owner.host != me.host or owner.alive():
+                    continue
+                if self.fail(trial._trial_id, f"lost: worker pid {owner.pid} on {owner.host} "
+                             f"ended while running it", counts=True):
+                    log.warning("trial %d (%s): worker pid %d is gone; failed and re-queued",
+                                trial.number, unit_of(trial), owner.pid)
+                    reaped.append(trial.number)
+            if storage_kind(self.spec.storage) == "postgresql":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(self.study)
+        return reaped
+
+
+# --- worker identity -----------------------------------------------------------------------------
+
+class ProcessId:
+    """A worker process: host name, pid and (on Linux) its start time in clock ticks."""
+
+    def __init__(self, host: str, pid: int, start: str | None):
+        self.host, self.pid, self.start = host, pid, start
+
+    @classmethod
+    def current(cls) -> ProcessId:
+        pid = os.getpid()
+        stat = _proc_stat(pid)
+        return cls(socket.gethostname(), pid, stat[1] if stat else None)
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> ProcessId | None:
+        host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+        if not isinstance(host, str) or not isinstance(pid, int):
+            return None
+        return cls(host, pid, trial.system_attrs.get(PID_START_ATTR))
+
+    def alive(self) -> bool:
+        """Whether this process still runs (call on its own host only)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # exists, owned by another user
+        stat = _proc_stat(self.pid)
+        if stat is None:
+            return True  # no /proc: trust kill(0)
+        state, start = stat
+        return state != "Z" and (self.start is None or start == self.start)
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) from /proc/<pid>/stat, or None where there is no /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = text[text.rindex(")") + 2:].split()  # fields after "pid (comm)"
+    return rest[0], rest[19]

@@ -1,0 +1,129 @@
+"""Where a sweep study stands: cells done, running (where), waiting, failed, and an ETA."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from lcrp_core.sweep.queue import ProcessId, SweepQueue, unit_of, units
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    """A RUNNING trial and its worker; ``alive`` is None when the worker is on another host."""
+
+    number: int
+    unit: str | None
+    host: str | None
+    pid: int | None
+    device: str | None
+    started: dt.datetime | None
+    alive: bool | None
+
+
+@dataclass
+class StudyStatus:
+    """Units (grid/points cells or TPE slots) by state; ``failed`` maps a unit that gave up to
+    its last error."""
+
+    study: str
+    storage: str
+    kind: str
+    total: int
+    done: int = 0
+    pruned: int = 0
+    waiting: int = 0
+    running: list[RunningTrial] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    mean_wall_s: float | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return not self.waiting and not self.running
+
+    @property
+    def eta_s(self) -> float | None:
+        """Mean wall time × units left / workers running now (at least one)."""
+        left = self.waiting + len(self.running)
+        if self.mean_wall_s is None or not left:
+            return None if left else 0.0
+        return self.mean_wall_s * left / max(1, len(self.running))
+
+
+def study_status(queue: SweepQueue) -> StudyStatus:
+    """The state of every unit of ``queue``'s study, from its trials (read-only)."""
+    from optuna.trial import TrialState
+
+    spec = queue.spec
+    by_unit: dict[str, list[Any]] = {u: [] for u in units(spec)}
+    for trial in queue.trials():
+        if unit_of(trial) in by_unit:
+            by_unit[unit_of(trial)].append(trial)
+    status = StudyStatus(spec.study, spec.storage, spec.kind, total=len(by_unit))
+    host = socket.gethostname()
+    walls = []
+    for unit, trials in by_unit.items():
+        states = {t.state for t in trials}
+        if TrialState.COMPLETE in states:
+            status.done += 1
+            walls += [t.user_attrs["wall_time_s"] for t in trials
+                      if t.state == TrialState.COMPLETE and "wall_time_s" in t.user_attrs]
+        elif TrialState.PRUNED in states:
+            status.pruned += 1
+        elif TrialState.RUNNING in states:
+            for t in trials:
+                if t.state == TrialState.RUNNING:
+                    owner = ProcessId.of(t)
+                    status.running.append(RunningTrial(
+                        t.number, unit, t.user_attrs.get("host"), t.user_attrs.get("pid"),
+                        t.user_attrs.get("device"), t.datetime_start,
+                        owner.alive() if owner is not None and owner.host == host else None))
+        elif TrialState.WAITING in states:
+            status.waiting += 1
+        elif trials:
+            last = trials[-1]
+            status.failed[unit] = last.user_attrs.get("error", "lost (no heartbeat)")
+    status.running.sort(key=lambda r: r.number)
+    if walls:
+        status.mean_wall_s = sum(walls) / len(walls)
+    complete = queue.trials(TrialState.COMPLETE)
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        status.best_value = best.value
+        status.best_params = best.params
+    return status
+
+
+def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str:
+    """A few lines for a terminal."""
+    now = now or dt.datetime.now()
+    lines = [f"study {status.study} ({status.kind}) in {status.storage}",
+             f"  {status.done}/{status.total} done"
+             + (f", {status.pruned} pruned" if status.pruned else "")
+             + f", {len(status.running)} running, {status.waiting} waiting, {len(status.failed)} failed"]
+    if status.best_value is not None:
+        shown = " ".join(f"{k}={v}" for k, v in (status.best_params or {}).items())
+        lines.append(f"  best J&F {status.best_value:.1f}" + (f" at {shown}" if shown else ""))
+    eta = status.eta_s
+    if status.mean_wall_s is not None:
+        lines.append(f"  mean wall time {status.mean_wall_s:.1f} s"
+                     + (f", ETA {_duration(eta)}" if eta else ""))
+    for r in status.running:
+        since = f" for {_duration((now - r.started).total_seconds())}" if r.started else ""
+        gone = " (worker gone: re-queued at the next reap)" if r.alive is False else ""
+        lines.append(f"  running trial {r.number} ({r.unit}) on {r.host} pid {r.pid} "
+                     f"{r.device}{since}{gone}")
+    for unit, error in status.failed.items():
+        lines.append(f"  failed {unit}: {error}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")

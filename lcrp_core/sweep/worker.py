@@ -1,0 +1,325 @@
+"""One sweep worker: opens an EvalContext once, then pops and evaluates trials until none waits.
+
+Each trial records what docs/trial-schema.md lists: the run's complete parameters, scores,
+per-video and per-expression scores, wall time, frames per second, peak resident memory of the
+trial (Linux: the VmHWM counter reset through /proc/self/clear_refs before the trial; elsewhere
+the process peak from getrusage), peak GPU memory on a GPU, device, host, pid, cache key, code
+and package versions, and the attempt number.
+
+Failures: an exception from the pipeline fails the trial and re-queues its cell (at most
+``max_retries`` times); an :class:`~lcrp_core.errors.LcrpError` (missing weights, a broken
+dataset file) or an interrupt (Ctrl-C, SIGTERM) fails the trial without using a retry, re-queues
+it and stops the worker.
+
+Test hook: with ``LCRP_SWEEP_HALT_FIFO=<path of a FIFO>``, the first worker (over all processes
+sharing the path) to finish the first video of a trial writes ``"<pid> <trial number>\\n"`` to
+the FIFO and then blocks until it is killed, so tests can SIGKILL a worker mid-trial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import resource
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from lcrp_core.devices import pin_device
+from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.pipeline.params import Params
+from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue
+from lcrp_core.sweep.spec import INT_PARAMS, SweepSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from lcrp_core.pipeline.evaluation import EvalContext
+
+log = logging.getLogger("lcrp.sweep")
+
+HALT_ENV = "LCRP_SWEEP_HALT_FIFO"
+
+
+@dataclass
+class WorkerReport:
+    """What one worker did: trials completed, pruned and failed."""
+
+    completed: int = 0
+    pruned: int = 0
+    failed: int = 0
+
+    @property
+    def trials(self) -> int:
+        return self.completed + self.pruned + self.failed
+
+
+class _Pruned(Exception):
+    """Raised from the per-video callback when the pruner stops a TPE trial."""
+
+
+def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
+               cache_dir: str | None = None, events: TextIO | None = None) -> WorkerReport:
+    """Evaluate WAITING trials of ``queue`` until none is left.
+
+    ``root``/``cache_dir`` override the spec's (another machine's paths); ``events`` receives
+    one JSON line per finished trial (``sweep run`` draws its progress bar from them).
+    """
+    from optuna.trial import TrialState
+
+    from lcrp_core.pipeline.evaluation import EvalContext
+
+    spec = queue.spec
+    if root is not None:
+        spec = spec.with_root(root)
+    report = WorkerReport()
+    queue.reap()
+    if not queue.trials(TrialState.WAITING):
+        return report
+    spec.check_root()
+    eval_device = pin_device(device)
+    _configure_pruner(queue)
+    ctx = EvalContext.open(dataset=spec.dataset.kind, root=spec.dataset.root, split=spec.dataset.split,
+                           backend=spec.backend.name, backend_config=spec.backend.config,
+                           protocol=spec.protocol, cache_dir=cache_dir or spec.cache_dir,
+                           device=eval_device, random_init=spec.backend.random_init,
+                           videos=spec.dataset.videos)
+    try:
+        with _sigterm_as_interrupt():
+            while True:
+                queue.reap()
+                trial_id = queue.pop(device=device)
+                if trial_id is None:
+                    break
+                event = run_trial(queue, ctx, trial_id, device=device)
+                setattr(report, event["state"], getattr(report, event["state"]) + 1)
+                if events is not None:
+                    events.write(json.dumps(event) + "\n")
+                    events.flush()
+    finally:
+        ctx.close()
+    return report
+
+
+def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str) -> dict[str, Any]:
+    """Evaluate one popped trial and record it; an event ``{"event": "trial", "state":
+    "completed" | "pruned" | "failed", "number", "unit", "value", "seconds"}``."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    from lcrp_core.versions import code_version, package_versions
+
+    spec, study = queue.spec, queue.study
+    frozen = queue.storage.get_trial(trial_id)
+    unit = frozen.user_attrs.get(CELL_ATTR) or frozen.user_attrs.get("lcrp_slot")
+    event: dict[str, Any] = {"event": "trial", "number": frozen.number, "unit": unit, "value": None}
+    if spec.tpe is not None:  # seeded per trial: reproducible alone, no duplicates in parallel
+        study.sampler = optuna.samplers.TPESampler(seed=spec.tpe.seed + frozen.number,
+                                                   n_startup_trials=spec.tpe.n_startup_trials)
+    trial = optuna.Trial(study, trial_id)
+    try:
+        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR))
+    except ConfigError as exc:
+        queue.fail(trial_id, str(exc), counts=True)
+        return {**event, "state": "failed", "seconds": 0.0}
+    for key, value in (("lcrp_params", params.to_short()), ("code_version", code_version()),
+                       ("package_versions", package_versions())):
+        trial.set_user_attr(key, value)
+
+    prune = spec.tpe is not None and spec.tpe.pruner != "none"
+
+    def on_video(step: int, video: str, jf: float) -> None:
+        if step == 0:
+            _halt_for_test(frozen.number)
+        if prune:
+            trial.report(jf, step)
+            if trial.should_prune():
+                raise _Pruned(f"pruned after video {step} ({video})")
+
+    usage = _Usage(device)
+    state, result = TrialState.COMPLETE, None
+    with _heartbeat(queue.storage, trial_id), usage:
+        try:
+            result = ctx.evaluate(params, on_video=on_video)
+        except _Pruned as exc:
+            state = TrialState.PRUNED
+            log.info("trial %d (%s): %s", frozen.number, unit, exc)
+        except KeyboardInterrupt:
+            queue.fail(trial_id, "interrupted", counts=False)
+            raise
+        except LcrpError as exc:
+            queue.fail(trial_id, str(exc), counts=False)
+            raise
+        except Exception as exc:  # a failed cell: recorded, re-queued, the worker goes on
+            log.exception("trial %d (%s) failed", frozen.number, unit)
+            queue.fail(trial_id, f"{type(exc).__name__}: {exc}", counts=True)
+            return {**event, "state": "failed", "seconds": usage.seconds}
+
+    attrs = usage.attrs()
+    if result is not None:
+        attrs.update(result.to_attrs(), fps=result.frames / max(usage.seconds, 1e-9),
+                     cache_counters=result.counters.as_dict())
+    try:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if state == TrialState.PRUNED:
+            study.tell(trial, state=state)
+        else:
+            study.tell(trial, result.JF)
+    except UpdateFinishedTrialError:  # failed meanwhile (a stale heartbeat): its cell is re-queued
+        log.warning("trial %d (%s) was failed by another worker; its result is dropped",
+                    frozen.number, unit)
+        return {**event, "state": "failed", "seconds": usage.seconds}
+    value = None if result is None else float(result.JF)
+    if value is not None:
+        log.info("trial %d (%s) %s: J&F %.1f in %.1f s", frozen.number, unit, _short(params, spec),
+                 value, usage.seconds)
+    return {**event, "state": "completed" if state == TrialState.COMPLETE else "pruned",
+            "value": value, "seconds": usage.seconds}
+
+
+def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None) -> Params:
+    """The trial's complete parameters: a cell's (recorded as categorical trial params), or the
+    TPE sampler's choice within the spec's ranges, over the base."""
+    if spec.tpe is None:
+        cells = {c.cell: c for c in spec.cells()}
+        if cell not in cells:
+            raise ConfigError(f"trial has no known cell (got {cell!r})", key="lcrp_cell")
+        choices = spec.choices()
+        for name, value in cells[cell].trial_params.items():
+            got = trial.suggest_categorical(name, choices[name])
+            if got != value:
+                raise ConfigError(f"trial param {name}={got!r} differs from cell {cell}'s {value!r}",
+                                  key="params")
+        return cells[cell].params
+    values: dict[str, Any] = {}
+    for name, r in spec.tpe.params.items():
+        if r.choices is not None:
+            values[name] = trial.suggest_categorical(name, list(r.choices))
+        elif name in INT_PARAMS:
+            values[name] = trial.suggest_int(name, int(r.low), int(r.high), step=int(r.step or 1),
+                                             log=r.log)
+        else:
+            values[name] = trial.suggest_float(name, r.low, r.high, step=r.step, log=r.log)
+    return Params.from_mapping(values, base=spec.base)
+
+
+def _short(params: Params, spec: SweepSpec) -> str:
+    shown = spec.swept_names() if spec.tpe is None else list(spec.tpe.params)
+    values = params.to_short()
+    return " ".join(f"{n}={values[n]}" for n in shown)
+
+
+def _configure_pruner(queue: SweepQueue) -> None:
+    import optuna
+
+    tpe = queue.spec.tpe
+    if tpe is not None and tpe.pruner == "wilcoxon":
+        queue.study.pruner = optuna.pruners.WilcoxonPruner(p_threshold=tpe.p_threshold)
+    else:
+        queue.study.pruner = optuna.pruners.NopPruner()
+
+
+class _Usage:
+    """Wall time, peak RSS and peak GPU memory of the block it wraps."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.seconds = 0.0
+        self._torch: Any = None
+
+    def __enter__(self) -> _Usage:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
+        except OSError:
+            pass
+        if self.device.startswith("cuda"):
+            import torch
+
+            self._torch = torch
+            torch.cuda.reset_peak_memory_stats()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+    def attrs(self) -> dict[str, Any]:
+        gpu = (self._torch.cuda.max_memory_allocated() / 2**20) if self._torch is not None else None
+        return {"wall_time_s": self.seconds, "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": gpu}
+
+
+def _peak_rss_mb() -> float:
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)\s+kB", status).group(1)) / 1024
+    except (OSError, AttributeError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+@contextmanager
+def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every ``heartbeat_interval`` seconds (PostgreSQL)."""
+    interval = getattr(storage, "heartbeat_interval", None)
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a database hiccup: try again at the next beat
+                log.warning("could not record the heartbeat of trial id %d", trial_id, exc_info=True)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name="lcrp-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's preemption) interrupts like Ctrl-C: the trial is re-queued."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _halt_for_test(trial_number: int) -> None:
+    fifo = os.environ.get(HALT_ENV)
+    if not fifo:
+        return
+    try:
+        os.close(os.open(fifo + ".claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    with open(fifo, "w") as fh:
+        fh.write(f"{os.getpid()} {trial_number}\n")
+    while True:
+        signal.pause()
