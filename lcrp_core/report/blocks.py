@@ -2,7 +2,8 @@
 
 A study the spec names is passed as a ``Loaded`` (its data, or None and the reason it is
 missing); every problem — missing study, cells without a complete trial, trials still running,
-repeated or unmatched trials, columns that do not tell rows apart — becomes a warning on the table.
+trials that match no cell, columns that do not tell rows apart — becomes a warning on the table.
+A cell run twice is no problem: its first complete run counts (cells.py).
 """
 
 from __future__ import annotations
@@ -42,25 +43,22 @@ class Loaded:
 def study_warnings(study: Loaded) -> list[str]:
     """What a reader must know about a study's completeness (empty when all is well)."""
     if study.data is None:
-        return [f"study `{study.name}` is missing ({study.problem}); its rows are not shown."]
+        return [f"study '{study.name}' is missing ({study.problem}); its rows are not shown."]
     rows = study.rows
     assert rows is not None
     out = []
     done = len(rows.complete_rows)
     if not done:
-        out.append(f"study `{study.name}` has no complete trial yet.")
+        out.append(f"study '{study.name}' has no complete trial yet.")
     elif rows.missing:
         listed = ", ".join(rows.missing[:8]) + (", …" if len(rows.missing) > 8 else "")
         total = sum(len(r.trials) for r in rows.rows) + len(rows.missing)
-        out.append(f"study `{study.name}` is incomplete: {len(rows.missing)} of {total} cells have "
+        out.append(f"study '{study.name}' is incomplete: {len(rows.missing)} of {total} cells have "
                    f"no complete trial ({listed}); they are shown as {DASH}.")
     if rows.pending:
-        out.append(f"study `{study.name}` still has {rows.pending} running or waiting trial(s).")
-    if rows.duplicates:
-        out.append(f"study `{study.name}`: {rows.duplicates} repeated run(s) of a cell not counted "
-                   f"(the first complete run of each cell is).")
+        out.append(f"study '{study.name}' still has {rows.pending} running or waiting trial(s).")
     if rows.unmatched:
-        out.append(f"study `{study.name}`: {rows.unmatched} complete trial(s) match no cell of the "
+        out.append(f"study '{study.name}': {rows.unmatched} complete trial(s) match no cell of the "
                    f"study's spec and are not shown.")
     return out
 
@@ -77,7 +75,7 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool) -
     shown = {param_key({n: r.params.get(n) for n in names}) for r in rows}
     if len(shown) < len(rows):
         hidden = [n for n in swept_names(rows) if n not in names]
-        warnings.append(f"study `{study.name}`: rows differ in parameters not shown "
+        warnings.append(f"study '{study.name}': rows differ in parameters not shown "
                         f"({', '.join(hidden) or 'repeat'}).")
     cells = tuple((*(format_param(n, r.params.get(n)) for n in names),
                    format_score(r.mean, r.std if std else None)) for r in rows)
@@ -121,7 +119,7 @@ def resource_row(spec: ResourceRow, study: Loaded | None, *, std: bool) -> tuple
         row: Row | None = best_row(rows)
         if row is None:
             what = f" with {format_params(spec.params)}" if spec.params else ""
-            warnings.append(f"study `{study.name}` has no complete trial{what} for the resource "
+            warnings.append(f"study '{study.name}' has no complete trial{what} for the resource "
                             f"row {spec.method!r}.")
         else:
             measured["inference_memory"] = _gib(row.attr_stats("peak_gpu_mb"), std=std)

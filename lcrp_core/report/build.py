@@ -16,7 +16,7 @@ from typing import Any
 
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES
 from lcrp_core.report.blocks import Loaded, study_warnings, table_block
-from lcrp_core.report.cells import Row, best_row, trial_params
+from lcrp_core.report.cells import Row, best_row, swept_names, trial_params
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.spec import Plot, ReportSpec, load_spec
@@ -81,11 +81,13 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
     rows = study.rows.complete_rows if study.rows is not None else []
 
     def skip(reason: str) -> RenderedPlot:
-        extra = [] if study.data is None else [f"plot `{plot.id}` not drawn: {reason}."]
-        return RenderedPlot(plot, title, {}, tuple(dict.fromkeys(warnings + extra)))
+        return RenderedPlot(plot, title, {}, tuple(dict.fromkeys(
+            [*warnings, f"plot '{plot.id}' not drawn: {reason}."])))
 
-    if study.data is None or not rows:
-        return skip(f"study `{plot.study}` has no complete trial")
+    if study.data is None:
+        return skip(f"study '{plot.study}' is missing")
+    if not rows:
+        return skip(f"study '{plot.study}' has no complete trial")
     with plots.paper_style():
         if plot.kind == "heatmap":
             fig = plots.heatmap_figure(rows, x=plot.x, y=plot.y, title=title)
@@ -96,7 +98,7 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
             if not groups:
                 return skip(reason)
             if reason:
-                warnings.append(f"plot `{plot.id}`: {reason}.")
+                warnings.append(f"plot '{plot.id}': {reason}.")
             fig = plots.spread_figure(groups, title=title)
         else:
             try:
@@ -117,6 +119,7 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
     base = None
     if base_params:
         base = best_row([r for r in rows if params_match(_full_params(r), base_params)])
+    swept = swept_names(study.rows.rows) if study.rows is not None else []
     groups = []
     for name, row in (("best", best), ("base", base)):
         if row is None or (name == "base" and row is best):
@@ -124,7 +127,8 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
         per_video = row.per_video()
         if per_video:
             tag = "best = base" if name == "best" and row is base else name
-            groups.append((f"{tag}\n{format_params(row.params)}", per_video))
+            shown = {k: row.params[k] for k in swept if k in row.params}
+            groups.append((f"{tag}\n{format_params(shown)}", per_video))
     if not groups:
         return [], "no per_video scores in the study's trials"
     if base is None:
@@ -161,8 +165,12 @@ def build_report(spec_path: str | Path, *, out_dir: str | Path | None = None,
     files, warnings = render_report(spec, studies)
     target = Path(out_dir) if out_dir is not None else spec.path.parent / spec.name
     written = write_files(target, files)
+    for study in studies.values():
+        if study.rows is not None and study.rows.duplicates:
+            log.info("report %s: study %s: %d repeated run(s) of a cell not counted (the first "
+                     "complete run of each cell is)", spec.name, study.name, study.rows.duplicates)
     for w in warnings:
-        log.warning("report %s: %s", spec.name, w.replace("`", "'"))
+        log.warning("report %s: %s", spec.name, w)
     return ReportResult(out_dir=target, files=tuple(written), warnings=tuple(warnings))
 
 
@@ -207,7 +215,12 @@ td, th { text-align: center; }"""
 
 def index_html(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[RenderedPlot],
                warnings: Sequence[str]) -> str:
-    esc = html.escape
+    def esc(text: str) -> str:
+        return html.escape(text, quote=False)
+
+    def attr(text: str) -> str:
+        return html.escape(text, quote=True)
+
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>{esc(spec.title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
            f"<h1>{esc(spec.title)}</h1>",
@@ -219,18 +232,18 @@ def index_html(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[R
     if blocks:
         out.append("<h2>Tables</h2>")
     for block in blocks:
-        links = " · ".join(f'<a href="{esc(f)}">{n}</a>'
+        links = " · ".join(f'<a href="{attr(f)}">{n}</a>'
                            for n, f in _links(block.id, spec.options.table_formats, _TABLE_NAMES))
-        out += [f'<section id="{esc(block.id)}">', f"<h3>{esc(block.title)}</h3>",
+        out += [f'<section id="{attr(block.id)}">', f"<h3>{esc(block.title)}</h3>",
                 to_html(block).rstrip("\n"), f"<p>Files: {links}</p>", "</section>"]
     if plots:
         out.append("<h2>Plots</h2>")
     for p in plots:
-        links = " · ".join(f'<a href="{esc(f)}">{n}</a>'
+        links = " · ".join(f'<a href="{attr(f)}">{n}</a>'
                            for n, f in _links(p.plot.id, list(p.files), _PLOT_NAMES))
-        out.append(f'<figure id="{esc(p.plot.id)}">')
+        out.append(f'<figure id="{attr(p.plot.id)}">')
         if "png" in p.files:
-            out.append(f'<img src="{esc(p.plot.id)}.png" alt="{esc(p.title)}">')
+            out.append(f'<img src="{attr(p.plot.id)}.png" alt="{attr(p.title)}">')
         out.append(f"<figcaption>{esc(p.title)}{' — ' + links if links else ''}</figcaption>")
         out += [f'<p class="lcrp-warning"><strong>Warning:</strong> {esc(w)}</p>' for w in p.warnings]
         out.append("</figure>")

@@ -143,10 +143,10 @@ def tables_html(panels: Sequence[Table]) -> str:
 
 
 def _html_notes(block: TableBlock) -> str:
-    out = "".join(f'<p class="lcrp-warning"><strong>Warning:</strong> {html.escape(w)}</p>\n'
+    out = "".join(f'<p class="lcrp-warning"><strong>Warning:</strong> {html.escape(w, quote=False)}</p>\n'
                   for w in block.warnings)
     if block.footnote:
-        out += f'<p class="lcrp-note"><strong>Note:</strong> {html.escape(block.footnote)}</p>\n'
+        out += f'<p class="lcrp-note"><strong>Note:</strong> {html.escape(block.footnote, quote=False)}</p>\n'
     return out
 
 
