@@ -11,9 +11,9 @@ Definitions (``davis2017/metrics.py``; MeViS and vos-benchmark share them):
 
 Scoring a sweep means scoring many predictions against the same ground truth, so each side is
 prepared once: :class:`PreparedGT` holds the ground truth's areas, boundary maps and their
-dilations (cropped per frame to where they are non-zero), :class:`PreparedPred` a prediction's
-areas and boundary maps (shared by every GT object it is compared with), and :func:`score_pair`
-compares the two with per-frame counts on the GT's crops. Only the boundary matches that the
+dilations, :class:`PreparedPred` a prediction's areas and boundary maps (shared by every GT
+object it is compared with), both cropped per frame to the boxes where they are non-zero, and
+:func:`score_pair` compares the two with per-frame counts on those crops. Only the boundary matches that the
 definitions need are computed: the predicted boundary is dilated inside the GT boundary's
 band, and not at all in a frame where no predicted boundary pixel lies inside that band (the
 relation "within r" is symmetric, so then neither side matches).
@@ -107,17 +107,46 @@ def _cut_void(mask: np.ndarray, void: np.ndarray | None) -> np.ndarray:
     return mask & ~void
 
 
-def _box(mask2d: np.ndarray) -> Box | None:
-    rows = np.flatnonzero(mask2d.any(axis=1))
-    if rows.size == 0:
+def _boxes(stack: np.ndarray) -> list[Box | None]:
+    """Per frame of a T×H×W bool stack, the box of its non-zero pixels (None if empty)."""
+    rows, cols = stack.any(axis=2), stack.any(axis=1)
+    boxes: list[Box | None] = []
+    for r, c in zip(rows, cols, strict=True):
+        ys = np.flatnonzero(r)
+        if ys.size == 0:
+            boxes.append(None)
+            continue
+        xs = np.flatnonzero(c)
+        boxes.append((int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1))
+    return boxes
+
+
+def _grow(box: Box, margin: int, height: int, width: int) -> Box:
+    return (max(box[0] - margin, 0), min(box[1] + margin, height),
+            max(box[2] - margin, 0), min(box[3] + margin, width))
+
+
+def _boundary_crop(frame: np.ndarray, box: Box) -> tuple[Box, np.ndarray]:
+    """The boundary map of an H×W mask whose pixels lie inside ``box``, cropped to the box
+    grown by one pixel: boundary pixels lie at most one pixel above/left of the mask, and the
+    zero row/column below/right lets the crop's last row/column follow the full frame's rule."""
+    grown = _grow(box, 1, *frame.shape)
+    return grown, seg2bmap(frame[grown[0]:grown[1], grown[2]:grown[3]])
+
+
+def _window(crop: np.ndarray, crop_box: Box, box: Box) -> np.ndarray | None:
+    """``box`` of a frame that is zero outside ``crop_box`` (where it equals ``crop``): a view
+    when the box lies inside the crop, a zero-filled copy otherwise, None if they do not meet."""
+    y0, y1 = max(box[0], crop_box[0]), min(box[1], crop_box[1])
+    x0, x1 = max(box[2], crop_box[2]), min(box[3], crop_box[3])
+    if y0 >= y1 or x0 >= x1:
         return None
-    cols = np.flatnonzero(mask2d.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def _counts(stack: np.ndarray) -> np.ndarray:
-    """Non-zero pixels per frame of a T×h×w bool stack, (T,) int64."""
-    return np.count_nonzero(stack.reshape(stack.shape[0], -1), axis=1).astype(np.int64)
+    part = crop[y0 - crop_box[0]:y1 - crop_box[0], x0 - crop_box[2]:x1 - crop_box[2]]
+    if (y0, y1, x0, x1) == box:
+        return part
+    out = np.zeros((box[1] - box[0], box[3] - box[2]), dtype=crop.dtype)
+    out[y0 - box[0]:y1 - box[0], x0 - box[2]:x1 - box[2]] = part
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,9 +154,9 @@ class PreparedGT:
     """The ground-truth side of J and F for one T×H×W mask, computed once, reused per trial.
 
     Per frame t: ``area[t]`` and ``n_boundary[t]`` (pixel counts); the mask cropped to its box
-    (``mask_box[t]``, ``mask_crop[t]``); the boundary map and its disk dilation cropped to the
-    boundary's box grown by the radius (``band_box[t]``, ``boundary_crop[t]``, ``band_crop[t]``).
-    Boxes are (y0, y1, x0, x1) or None where the frame has nothing.
+    (``mask_box[t]``, ``mask_crop[t]``); the boundary map and its disk dilation on the band box
+    (the boundary's box grown by the radius: ``band_box[t]``, ``boundary_crop[t]``,
+    ``band_crop[t]``). Boxes are (y0, y1, x0, x1) or None where the frame has nothing.
     """
 
     shape: tuple[int, int, int]
@@ -147,26 +176,33 @@ class PreparedGT:
         t_len, h, w = g.shape
         radius = boundary_radius(h, w)
         kernel = disk(radius)
-        boundary = seg2bmap(g)
-        mask_box, mask_crop, band_box, boundary_crop, band_crop = [], [], [], [], []
-        for t in range(t_len):
-            box = _box(g[t])
-            mask_box.append(box)
-            mask_crop.append(None if box is None else g[t, box[0]:box[1], box[2]:box[3]].copy())
-            bbox = _box(boundary[t])
-            if bbox is None:
+        area = np.zeros(t_len, dtype=np.int64)
+        n_boundary = np.zeros(t_len, dtype=np.int64)
+        mask_box = _boxes(g)
+        mask_crop: list[np.ndarray | None] = []
+        band_box: list[Box | None] = []
+        boundary_crop: list[np.ndarray | None] = []
+        band_crop: list[np.ndarray | None] = []
+        for t, box in enumerate(mask_box):
+            crop, bbox, boundary = None, None, None
+            if box is not None:
+                crop = g[t, box[0]:box[1], box[2]:box[3]].copy()
+                area[t] = np.count_nonzero(crop)
+                bbox, boundary = _boundary_crop(g[t], box)
+                n_boundary[t] = np.count_nonzero(boundary)
+            mask_crop.append(crop)
+            if not n_boundary[t]:
                 band_box.append(None)
                 boundary_crop.append(None)
                 band_crop.append(None)
                 continue
-            y0, y1 = max(bbox[0] - radius, 0), min(bbox[1] + radius, h)
-            x0, x1 = max(bbox[2] - radius, 0), min(bbox[3] + radius, w)
-            crop = np.ascontiguousarray(boundary[t, y0:y1, x0:x1])
-            band_box.append((y0, y1, x0, x1))
-            boundary_crop.append(crop)
-            band_crop.append(cv2.dilate(crop.view(np.uint8), kernel).view(bool))
-        return cls((t_len, h, w), radius, _counts(g), _counts(boundary), tuple(mask_box),
-                   tuple(mask_crop), tuple(band_box), tuple(boundary_crop), tuple(band_crop))
+            band = _grow(bbox, radius, h, w)
+            placed = np.ascontiguousarray(_window(boundary, bbox, band))
+            band_box.append(band)
+            boundary_crop.append(placed)
+            band_crop.append(cv2.dilate(placed.view(np.uint8), kernel).view(bool))
+        return cls((t_len, h, w), radius, area, n_boundary, tuple(mask_box), tuple(mask_crop),
+                   tuple(band_box), tuple(boundary_crop), tuple(band_crop))
 
     @property
     def nbytes(self) -> int:
@@ -177,33 +213,36 @@ class PreparedGT:
 
 @dataclass(frozen=True, eq=False)
 class PreparedPred:
-    """The prediction side of J and F for one T×H×W mask: the (void-cut) mask, its boundary map,
-    and their per-frame pixel counts. Built once per prediction, compared with any number of
-    ground-truth objects."""
+    """The prediction side of J and F for one T×H×W mask: the (void-cut) mask, its per-frame
+    pixel counts and its boundary map cropped per frame (``boundary_box[t]``,
+    ``boundary_crop[t]``). Built once per prediction, compared with any number of GT objects."""
 
     mask: np.ndarray
-    boundary: np.ndarray
     area: np.ndarray
     n_boundary: np.ndarray
+    boundary_box: tuple[Box | None, ...]
+    boundary_crop: tuple[np.ndarray | None, ...]
 
     @classmethod
     def build(cls, mask: np.ndarray, void: np.ndarray | None = None) -> PreparedPred:
         """Prepare a T×H×W prediction (non-zero = foreground); ``void`` pixels are cut from it."""
         p = _cut_void(_stack(mask, "prediction"), void)
-        t_len, h, w = p.shape
-        boundary = np.zeros_like(p)
-        box = _box(p.any(axis=0))
-        if box is None:
-            zeros = np.zeros(t_len, dtype=np.int64)
-            return cls(p, boundary, zeros, zeros)
-        # Boundary pixels lie within one pixel above/left of the mask's box; a zero row/column
-        # below/right lets the crop's last row/column follow the full frame's rule.
-        y0, y1 = max(box[0] - 1, 0), min(box[1] + 1, h)
-        x0, x1 = max(box[2] - 1, 0), min(box[3] + 1, w)
-        crop = p[:, y0:y1, x0:x1]
-        b = seg2bmap(crop)
-        boundary[:, y0:y1, x0:x1] = b
-        return cls(p, boundary, _counts(crop), _counts(b))
+        t_len = p.shape[0]
+        area = np.zeros(t_len, dtype=np.int64)
+        n_boundary = np.zeros(t_len, dtype=np.int64)
+        boundary_box: list[Box | None] = []
+        boundary_crop: list[np.ndarray | None] = []
+        for t, box in enumerate(_boxes(p)):
+            if box is None:
+                boundary_box.append(None)
+                boundary_crop.append(None)
+                continue
+            area[t] = np.count_nonzero(p[t, box[0]:box[1], box[2]:box[3]])
+            bbox, boundary = _boundary_crop(p[t], box)
+            n_boundary[t] = np.count_nonzero(boundary)
+            boundary_box.append(bbox)
+            boundary_crop.append(boundary)
+        return cls(p, area, n_boundary, tuple(boundary_box), tuple(boundary_crop))
 
 
 def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarray]:
@@ -219,10 +258,12 @@ def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarr
         box = gt.mask_box[t]
         if box is not None and pred.area[t]:
             inter[t] = np.count_nonzero(pred.mask[t, box[0]:box[1], box[2]:box[3]] & gt.mask_crop[t])
-        box = gt.band_box[t]
-        if box is None or not pred.n_boundary[t]:
+        band = gt.band_box[t]
+        if band is None or not pred.n_boundary[t]:
             continue
-        pb = pred.boundary[t, box[0]:box[1], box[2]:box[3]]
+        pb = _window(pred.boundary_crop[t], pred.boundary_box[t], band)
+        if pb is None:
+            continue
         matched = np.count_nonzero(pb & gt.band_crop[t])
         if matched:
             pred_match[t] = matched
@@ -231,6 +272,11 @@ def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarr
     j = jaccard_from_counts(inter, pred.area, gt.area)
     f = f_from_counts(pred.n_boundary, gt.n_boundary, pred_match, gt_match)
     return j, f
+
+
+def _counts(stack: np.ndarray) -> np.ndarray:
+    """Non-zero pixels per frame of a T×H×W bool stack, (T,) int64."""
+    return np.count_nonzero(stack.reshape(stack.shape[0], -1), axis=1).astype(np.int64)
 
 
 def _as_stacks(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None):

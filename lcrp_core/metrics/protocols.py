@@ -41,7 +41,7 @@ def label_maps(masks: Sequence[tuple[int, np.ndarray]], shape: tuple[int, int, i
     """
     labels = np.zeros(shape, dtype=np.uint8)
     for obj_id, mask in sorted(masks, key=lambda pair: pair[0], reverse=True):
-        labels[mask] = obj_id
+        np.copyto(labels, obj_id, where=mask)
     return labels
 
 
