@@ -77,6 +77,7 @@ def storage_exists(url: str) -> bool:
 
 
 def _open_existing(url: str) -> optuna.storages.BaseStorage:
+    url = normalize_url(url)
     if not storage_exists(url):
         raise DataError("storage file not found", key=url)
     return open_storage(url)
