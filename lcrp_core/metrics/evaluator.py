@@ -80,8 +80,10 @@ def _aggregate(items: Iterable[ItemScore]) -> dict[str, float]:
     groups: dict[int, list[list[float]]] = {}
     for item in items:
         groups.setdefault(item.group, []).append([*item.J, *item.F])
-    per_group = [np.mean(np.asarray(rows), axis=0) for _, rows in sorted(groups.items())]
-    means = np.mean(np.asarray(per_group), axis=0)
+    # one 1-D mean per statistic, as the reference's np.mean over its per-object lists
+    per_group = [[np.mean(np.ascontiguousarray(col)) for col in np.asarray(rows).T]
+                 for _, rows in sorted(groups.items())]
+    means = [np.mean(np.ascontiguousarray(col)) for col in np.asarray(per_group).T]
     return {name: 100 * float(v) for name, v in zip(_STAT_NAMES, means, strict=True)}
 
 
