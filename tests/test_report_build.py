@@ -117,12 +117,16 @@ def test_spread_plot_uses_the_best_and_the_spec_base(report):
 
 
 def test_strict_fails_on_warnings_and_outputs_replace_atomically(workspace, capsys):
-    tmp, spec, url = workspace
+    tmp, _, url = workspace
+    spec = tmp / "strict.yaml"
+    spec.write_text("tables: [{id: davis, kind: ablation, title: Davis, panels: [d_nk, d_hd]}]\n")
     out = tmp / "strict"
     out.mkdir()
     (out / "davis.md").write_text("stale")
     assert main(["report", str(spec), "--storage", url, "--out", str(out), "--strict", "-q"]) == 1
     assert (out / "davis.md").read_text().startswith("### Davis")
+    spec.write_text("tables: [{id: davis, kind: ablation, title: Davis, panels: [d_nk]}]\n")
+    assert main(["report", str(spec), "--storage", url, "--out", str(out), "--strict", "-q"]) == 0
 
 
 def test_default_output_folder_is_beside_the_spec(tmp_path, workspace):

@@ -22,6 +22,7 @@ from lcrp_core.report.fmt import (
     format_param,
     format_params,
     format_score,
+    label,
     order_names,
     parse_delta,
 )
@@ -127,6 +128,7 @@ def _one_line(text: Any, width: int = 60) -> str:
 # ---------------------------------------------------------------- db show
 
 _SCORES = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
+_SCORE_LABELS = {label(k) for k in _SCORES}
 _RESOURCES = ("wall_time_s", "frames", "fps", "peak_rss_mb", "peak_gpu_mb", "device", "host", "pid")
 _PROVENANCE = ("cache_key", "code_version", "attempt", "reference", "source")
 _SHOWN = {"lcrp_cell", "lcrp_params", "per_video", "per_expression", "package_versions", "error",
@@ -138,7 +140,7 @@ def _value(name: str, value: Any) -> str:
         return DASH
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, float) and name in _SCORES:
+    if isinstance(value, float) and name in _SCORE_LABELS:
         return format_score(value, decimals=2)
     if isinstance(value, float) and name != "delta":
         return f"{value:.6g}"
@@ -180,7 +182,7 @@ def trial_text(study: StudyData, number: int) -> str:
     lines += _pairs("Params (swept)", ((k, t.params[k]) for k in order_names(t.params)))
     full = a.get("lcrp_params") if isinstance(a.get("lcrp_params"), Mapping) else {}
     lines += _pairs("Params (complete run)", ((k, full[k]) for k in order_names(full)))
-    lines += _pairs("Scores", ((k, a[k]) for k in _SCORES if k in a))
+    lines += _pairs("Scores", ((label(k), a[k]) for k in _SCORES if k in a))
     lines += _scores_table("video", a.get("per_video"))
     lines += _scores_table("expression", a.get("per_expression"))
     lines += _pairs("Resources", ((k, a[k]) for k in _RESOURCES if k in a))
