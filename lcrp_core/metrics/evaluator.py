@@ -186,6 +186,14 @@ class Evaluator:
         return _ObjectsGT(shape, tuple(objs.obj_ids),
                           tuple(PreparedGT.build(m, void) for m in masks), void)
 
+    def object_ids(self, video: Video | str) -> tuple[int, ...]:
+        """The ground-truth object ids of a video (DAVIS protocols), as the protocol counts them."""
+        gt = self._ground_truth(self._video(video))
+        if not isinstance(gt, _ObjectsGT):
+            raise ConfigError(f"the {self.protocol!r} protocol scores expressions, not objects",
+                              key="protocol")
+        return gt.obj_ids
+
     # --- scoring ------------------------------------------------------------------------
 
     def _check_preds(self, video: Video, preds: Mapping[str, np.ndarray], expected: list[str],
