@@ -264,6 +264,18 @@ def test_f_uses_the_disk_not_the_square():
         assert f_measure(pred, gt) == ref_f(pred, gt)
 
 
+def test_far_apart_and_partly_overlapping_boundaries():
+    gt = np.zeros((3, 60, 90), bool)
+    gt[:, 5:12, 5:15] = True
+    pred = np.zeros_like(gt)
+    pred[0, 40:50, 60:80] = True        # nowhere near the GT band
+    pred[1, 8:30, 10:40] = True         # its boundary crosses the GT band's edge
+    pred[2] = gt[2]
+    np.testing.assert_array_equal(f_measure(pred, gt), ref_jf_stack(pred, gt)[1])
+    np.testing.assert_array_equal(jaccard(pred, gt), ref_jf_stack(pred, gt)[0])
+    assert f_measure(pred[0], gt[0]) == 0.0 and f_measure(pred[2], gt[2]) == 1.0
+
+
 def test_boundary_at_the_image_edge_is_dilated_with_zero_padding():
     # GT and prediction hugging the right image edge; the dilation must not wrap or pad with ones
     gt = np.zeros((40, 60), bool)
