@@ -49,8 +49,8 @@ def load_studies(names: Sequence[str], *, storage: str | None,
     for name in names:
         try:
             out[name] = Loaded(name, load_study(name, storage=storage, studies_dir=studies_dir))
-        except MissingStudy as exc:
-            out[name] = Loaded(name, None, problem=str(exc))
+        except MissingStudy as exc:  # "NAME: study not found in ..." → "not found in ..."
+            out[name] = Loaded(name, None, problem=str(exc).removeprefix(f"{name}: study "))
     return out
 
 
