@@ -81,7 +81,7 @@ def mask_prompts(mask: np.ndarray, *, lowres: int,
         raise ValueError("mask_prompts needs a non-empty mask")
     cover = cv2.resize(mask.astype(np.float32), (lowres, lowres), interpolation=cv2.INTER_AREA)
     logits = (2.0 * MASK_LOGIT * cover - MASK_LOGIT)[None].astype(np.float32)
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     yy, xx = np.ogrid[:h, :w]
     points = []
     for _ in range(num_points):

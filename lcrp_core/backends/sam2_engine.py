@@ -97,19 +97,19 @@ def _load_checkpoint(model: torch.nn.Module, path: Path, *, size_name: str, hint
     if not isinstance(blob, Mapping) or not isinstance(blob.get("model"), Mapping):
         raise WeightsError(f"not a SAM2 checkpoint (expected a mapping with a 'model' state "
                            f"dict); {hint}", path=path)
-    try:
-        missing, unexpected = model.load_state_dict(blob["model"], strict=False)
-    except RuntimeError as exc:  # tensor size mismatches
-        raise WeightsError(f"does not match model_size={size_name}: "
-                           f"{str(exc).splitlines()[-1].strip()}; {hint}", path=path) from exc
-    if missing or unexpected:
-        parts = []
-        for what, keys in (("Missing", missing), ("Unexpected", unexpected)):
-            if keys:
-                parts.append(f"{what} key(s) ({len(keys)}): {', '.join(keys[:3])}"
-                             + (", ..." if len(keys) > 3 else ""))
-        raise WeightsError(f"does not match model_size={size_name} ({'; '.join(parts)}); {hint}",
-                           path=path)
+    state, own = blob["model"], model.state_dict()
+    problems = {
+        "Missing key(s)": [k for k in own if k not in state],
+        "Unexpected key(s)": [k for k in state if k not in own],
+        "Size mismatch": [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+                          if k in state and tuple(state[k].shape) != tuple(v.shape)],
+    }
+    if any(problems.values()):
+        found = "; ".join(f"{what} ({len(keys)}): {', '.join(keys[:3])}"
+                          + (", ..." if len(keys) > 3 else "")
+                          for what, keys in problems.items() if keys)
+        raise WeightsError(f"does not match model_size={size_name} ({found}); {hint}", path=path)
+    model.load_state_dict(state)
 
 
 def frame_key(frame: np.ndarray) -> str:
