@@ -90,12 +90,12 @@ def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
 
 
 def test_pops_are_exactly_once_across_processes(tmp_path, url):
-    queue = prepare_study(make_spec(tmp_path, url, grid={"N": list(range(1, 9)), "K": [1, 2, 3]}))
-    procs = [popper(url) for _ in range(4)]
+    queue = prepare_study(make_spec(tmp_path, url, grid={"N": [1, 2, 3, 4], "K": [1, 2, 3]}))
+    procs = [popper(url) for _ in range(3)]
     popped = [int(line) for p in procs for line in p.communicate()[0].split()]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(popped) == sorted(t._trial_id for t in queue.trials())  # each exactly once
-    assert len(popped) == 24
+    assert len(popped) == 12
     assert {t.state for t in queue.trials()} == {TrialState.RUNNING}
     owners = {t.user_attrs["pid"] for t in queue.trials()}
     assert owners <= {p.pid for p in procs}

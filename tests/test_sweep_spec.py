@@ -195,7 +195,7 @@ ERRORS = {
                                                           "config_file": "x.yaml"}},
                                "backend.config_file", "either config or config_file"),
     "devices": (lambda s: s | {"devices": ["gpu0"]}, "devices", "cpu or cuda"),
-    "storage URL": (lambda s: s | {"storage": "mysql://x"}, "storage", "expected a storage URL"),
+    "storage URL": (lambda s: s | {"storage": "mysql://x"}, "storage", "unsupported storage scheme 'mysql'"),
     "grace period": (lambda s: s | {"heartbeat_interval": 10, "grace_period": 5}, "grace_period",
                      "more than heartbeat_interval"),
 }

@@ -58,12 +58,21 @@ def register(sub, common) -> None:
     c.set_defaults(func=check)
 
 
+def _optuna_logs(args) -> None:
+    """Optuna's per-study INFO lines only with -v (lcrp logs what matters itself)."""
+    import optuna
+
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def run(args) -> int:
     from lcrp_core.devices import parse_devices
     from lcrp_core.sweep.driver import run_sweep
     from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
 
+    _optuna_logs(args)
     spec = load_spec(args.spec, check_root=args.root is None)
     if args.root is not None:
         spec = spec.with_root(args.root)
@@ -89,6 +98,7 @@ def worker(args) -> int:
     from lcrp_core.sweep.storage import default_storage_url
     from lcrp_core.sweep.worker import run_worker
 
+    _optuna_logs(args)
     queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
     devices = parse_devices(args.devices) if args.devices else list(queue.spec.devices)
     slots = worker_slots(devices, args.workers)
@@ -109,6 +119,7 @@ def status(args) -> int:
     from lcrp_core.sweep.status import format_status, study_status
     from lcrp_core.sweep.storage import default_storage_url
 
+    _optuna_logs(args)
     queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
     print(format_status(study_status(queue)))
     return 0

@@ -65,9 +65,6 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
     from tqdm import tqdm
 
     spec = queue.spec
-    if len(slots) > 1 and storage_kind(spec.storage) == "sqlite":
-        log.info("%d workers share %s; for many workers a journal file scales better "
-                 "(--storage journal:studies/%s.log)", len(slots), spec.storage, spec.study)
     start = study_status(queue)
     bar = tqdm(total=start.total, initial=start.done + start.pruned, desc=spec.study,
                unit="trial", disable=not progress, dynamic_ncols=True)
@@ -89,6 +86,10 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
             queue.reap()
             waiting = len(queue.trials(TrialState.WAITING))
             if waiting:
+                if min(waiting, len(slots)) > 1 and storage_kind(spec.storage) == "sqlite":
+                    log.info("%d workers share %s; for many workers a journal file scales better "
+                             "(--storage journal:studies/%s.log)", min(waiting, len(slots)),
+                             spec.storage, spec.study)
                 before = computed
                 ends = _round(queue, list(slots)[:waiting], on_event, root=root,
                               cache_dir=cache_dir, verbose=verbose, write=bar.write)
@@ -158,7 +159,8 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
                         if event is not None:
                             on_event(event)
                         elif line:
-                            last[i] = line if kind == "err" else last[i]
+                            if kind == "err":
+                                last[i] = line
                             write(f"[{slots[i]} pid {procs[i].pid}] {line}", file=sys.stderr)
     except BaseException:
         for p in procs:  # interrupted: workers re-queue their trials on SIGTERM

@@ -262,6 +262,8 @@ class SweepQueue:
                 for key, value in (("host", me.host), ("pid", me.pid), ("device", device)):
                     self.storage.set_trial_user_attr(trial._trial_id, key, value)
                 self.storage.set_trial_system_attr(trial._trial_id, PID_START_ATTR, me.start)
+                if getattr(self.storage, "heartbeat_interval", None):  # stale from now on if we die
+                    self.storage.record_heartbeat(trial._trial_id)
                 return trial._trial_id
         return None
 

@@ -295,12 +295,12 @@ class _Parser:
                            key=where or None)
 
     def mapping(self, value: Any, where: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = ()) -> dict[str, Any]:
+                required: tuple[str, ...] = (), *, noun: str = "key") -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(where, "expected a mapping", value)
         for key in value:
             if key not in allowed:
-                raise self.fail(_join(where, key), f"unknown key; expected one of {list(allowed)}")
+                raise self.fail(_join(where, key), f"unknown {noun}; expected one of {list(allowed)}")
         for key in required:
             if key not in value:
                 raise self.fail(_join(where, key), "missing required key")
@@ -321,15 +321,14 @@ class _Parser:
     def number(self, value: Any, where: str) -> float:
         return self.typed(value, where, (int, float), "a number")
 
-    def params(self, where: str, values: Mapping[str, Any], base: Params) -> Params:
-        """``base`` overridden by ``values`` (short names), validated by Params."""
-        for name in values:
-            if name not in SHORT_NAMES:
-                raise self.fail(_join(where, name), f"unknown parameter; expected one of {list(SHORT_NAMES)}")
+    def params(self, where: str, values: Mapping[str, Any], base: Params, *,
+               at_value: bool = False) -> Params:
+        """``base`` overridden by ``values`` (short names), validated by Params. Errors name
+        ``where.<param>``, or ``where`` itself when it already is the value's path (``at_value``)."""
         try:
             return Params.from_mapping(_coerce(values), base=base)
         except ConfigError as exc:
-            key = _join(where, exc.key) if exc.key in SHORT_NAMES else where
+            key = _join(where, exc.key) if exc.key in SHORT_NAMES and not at_value else where
             raise ConfigError(_message(exc), path=self.source, key=key) from exc
 
     # sections
@@ -437,7 +436,7 @@ class _Parser:
         return preset, self.params("base", raw, start)
 
     def grid(self, value: Any, base: Params) -> dict[str, tuple[Any, ...]]:
-        raw = self.mapping(value, "grid", tuple(SHORT_NAMES))
+        raw = self.mapping(value, "grid", tuple(SHORT_NAMES), noun="parameter")
         if not raw:
             raise self.fail("grid", "expected at least one parameter with a list of values")
         grid = {}
@@ -446,7 +445,7 @@ class _Parser:
             if not values:
                 raise self.fail(f"grid.{name}", "expected a non-empty list of values")
             for i, v in enumerate(values):
-                self.params(f"grid.{name}[{i}]", {name: v}, base)
+                self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
             grid[name] = tuple(_coerce({name: v})[name] for v in values)
         for combo in itertools.product(*grid.values()):
             self.params("grid", dict(zip(grid, combo, strict=True)), base)
@@ -458,7 +457,7 @@ class _Parser:
             raise self.fail("points", "expected a non-empty list of parameter overrides")
         out = []
         for i, point in enumerate(raw):
-            point = self.mapping(point, f"points[{i}]", tuple(SHORT_NAMES))
+            point = self.mapping(point, f"points[{i}]", tuple(SHORT_NAMES), noun="parameter")
             self.params(f"points[{i}]", point, base)
             out.append(_coerce(point))
         return tuple(out)
@@ -466,7 +465,7 @@ class _Parser:
     def tpe(self, value: Any, base: Params) -> TpeSpec:
         t = self.mapping(value, "tpe", ("params", "n_trials", "seed", "n_startup_trials", "pruner",
                                         "p_threshold"), required=("params", "n_trials"))
-        raw = self.mapping(t["params"], "tpe.params", tuple(SHORT_NAMES))
+        raw = self.mapping(t["params"], "tpe.params", tuple(SHORT_NAMES), noun="parameter")
         if not raw:
             raise self.fail("tpe.params", "expected at least one parameter range")
         ranges = {name: self.range(r, f"tpe.params.{name}", name, base) for name, r in raw.items()}
@@ -488,7 +487,7 @@ class _Parser:
             if not choices:
                 raise self.fail(f"{where}.choices", "expected a non-empty list of values")
             for i, v in enumerate(choices):
-                self.params(f"{where}.choices[{i}]", {name: v}, base)
+                self.params(f"{where}.choices[{i}]", {name: v}, base, at_value=True)
             return Range(choices=tuple(_coerce({name: v})[name] for v in choices))
         r = self.mapping(value, where, ("low", "high", "step", "log", "choices"),
                          required=("low", "high"))
@@ -496,8 +495,8 @@ class _Parser:
         kind, what = ((int, "an integer") if is_int else ((int, float), "a number"))
         low = self.typed(r["low"], f"{where}.low", kind, what)
         high = self.typed(r["high"], f"{where}.high", kind, what)
-        self.params(f"{where}.low", {name: low}, base)
-        self.params(f"{where}.high", {name: high}, base)
+        self.params(f"{where}.low", {name: low}, base, at_value=True)
+        self.params(f"{where}.high", {name: high}, base, at_value=True)
         if low > high:
             raise self.fail(f"{where}.high", f"expected high >= low ({low})", high)
         log = self.typed(r.get("log", False), f"{where}.log", bool, "true or false")
