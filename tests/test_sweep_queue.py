@@ -126,6 +126,18 @@ def test_reaper_fails_a_killed_workers_trial_and_requeues_its_cell(tmp_path, url
     assert (status.waiting, status.running, status.failed) == (3, [], {})
 
 
+def test_a_trial_popped_by_a_worker_that_died_before_recording_itself_is_reaped(tmp_path, url):
+    queue = prepare_study(make_spec(tmp_path, url))
+    first = queue.trials()[0]
+    # the WAITING → RUNNING half of a pop, without the owner the pop records under the same lock
+    assert queue.storage.set_trial_state_values(first._trial_id, TrialState.RUNNING)
+    assert queue.reap() == [first.number]
+    assert queue.storage.get_trial(first._trial_id).user_attrs["error"].startswith(
+        "lost: its worker ended before recording itself")
+    assert [t.user_attrs["attempt"] for t in queue.trials(TrialState.WAITING)
+            if t.user_attrs["lcrp_cell"] == "c000"] == [1]
+
+
 def test_a_zombie_or_reused_pid_is_not_alive():
     me = ProcessId.current()
     assert me.alive()

@@ -28,6 +28,7 @@ from lcrp_core.sweep.queue import SweepQueue, prepare_study
 from lcrp_core.sweep.spec import SweepSpec
 from lcrp_core.sweep.status import StudyStatus, study_status
 from lcrp_core.sweep.storage import storage_kind
+from lcrp_core.sweep.worker import sigterm_as_interrupt
 
 log = logging.getLogger("lcrp.sweep")
 
@@ -60,39 +61,42 @@ def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = T
 
 def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
           cache_dir: str | None = None, progress: bool = True, verbose: int = 0) -> RunResult:
-    """Run rounds of worker processes on ``slots`` until no trial of ``queue`` waits or runs."""
+    """Run rounds of worker processes on ``slots`` until no trial of ``queue`` waits or runs.
+
+    SIGTERM or Ctrl-C stops the workers (their trials are re-queued) and raises KeyboardInterrupt.
+    """
     from optuna.trial import TrialState
     from tqdm import tqdm
 
     spec = queue.spec
     start = study_status(queue)
-    bar = tqdm(total=start.total, initial=start.done + start.pruned, desc=spec.study,
-               unit="trial", disable=not progress, dynamic_ncols=True)
     computed = 0
     best = start.best_value
+    with sigterm_as_interrupt(), tqdm(total=start.total, initial=start.done + start.pruned,
+                                      desc=spec.study, unit="trial", disable=not progress,
+                                      dynamic_ncols=True) as bar:
 
-    def on_event(event: dict) -> None:
-        nonlocal computed, best
-        if event["state"] in ("completed", "pruned"):
-            computed += 1
-            bar.update(1)
-        if event.get("value") is not None and (best is None or event["value"] > best):
-            best = event["value"]
-        if best is not None:
-            bar.set_postfix_str(f"best J&F {best:.1f}")
+        def on_event(event: dict) -> None:
+            nonlocal computed, best
+            if event["state"] in ("completed", "pruned"):
+                computed += 1
+                bar.update(1)
+            if event.get("value") is not None and (best is None or event["value"] > best):
+                best = event["value"]
+            if best is not None:
+                bar.set_postfix_str(f"best J&F {best:.1f}")
 
-    try:
         while True:
             queue.reap()
             waiting = len(queue.trials(TrialState.WAITING))
             if waiting:
-                if min(waiting, len(slots)) > 1 and storage_kind(spec.storage) == "sqlite":
+                n = min(waiting, len(slots))
+                if n > 1 and storage_kind(spec.storage) == "sqlite":
                     log.info("%d workers share %s; for many workers a journal file scales better "
-                             "(--storage journal:studies/%s.log)", min(waiting, len(slots)),
-                             spec.storage, spec.study)
+                             "(--storage journal:studies/%s.log)", n, spec.storage, spec.study)
                 before = computed
-                ends = _round(queue, list(slots)[:waiting], on_event, root=root,
-                              cache_dir=cache_dir, verbose=verbose, write=bar.write)
+                ends = _round(queue, list(slots)[:n], on_event, root=root, cache_dir=cache_dir,
+                              verbose=verbose, write=bar.write)
                 _check_ends(ends, progressed=computed > before)
                 continue
             running = queue.trials(TrialState.RUNNING)
@@ -100,8 +104,6 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
                 break
             bar.set_postfix_str(f"waiting for {len(running)} trial(s) running elsewhere")
             time.sleep(min(spec.heartbeat_interval, 10))
-    finally:
-        bar.close()
     return RunResult(study_status(queue), computed)
 
 

@@ -299,12 +299,17 @@ class SweepQueue:
         with queue_lock(self.spec):
             for trial in self.trials(TrialState.RUNNING):
                 owner = ProcessId.of(trial)
-                if owner is None or owner.host != me.host or owner.alive():
+                if owner is None:  # pops record the owner under this lock: none means it died
+                    if unit_of(trial) is None:
+                        continue  # not ours
+                    why = "lost: its worker ended before recording itself"
+                elif owner.host == me.host and not owner.alive():
+                    why = f"lost: worker pid {owner.pid} on {owner.host} ended while running it"
+                else:
                     continue
-                if self.fail(trial._trial_id, f"lost: worker pid {owner.pid} on {owner.host} "
-                             f"ended while running it", counts=True):
-                    log.warning("trial %d (%s): worker pid %d is gone; failed and re-queued",
-                                trial.number, unit_of(trial), owner.pid)
+                if self.fail(trial._trial_id, why, counts=True):
+                    log.warning("trial %d (%s) %s; failed and re-queued", trial.number,
+                                unit_of(trial), why)
                     reaped.append(trial.number)
             if storage_kind(self.spec.storage) == "postgresql":
                 with warnings.catch_warnings():

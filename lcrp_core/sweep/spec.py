@@ -137,7 +137,8 @@ class SweepSpec:
         if self.kind == "tpe":
             return []
         if self.grid is not None:
-            overrides = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
+            overrides = [dict(zip(self.grid, combo, strict=True))
+                         for combo in itertools.product(*self.grid.values())]
         else:
             overrides = [dict(p) for p in self.points or ()]
         names = self.swept_names()

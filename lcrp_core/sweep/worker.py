@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from lcrp_core.devices import pin_device
 from lcrp_core.errors import ConfigError, LcrpError
 from lcrp_core.pipeline.params import Params
-from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue
+from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue, unit_of
 from lcrp_core.sweep.spec import INT_PARAMS, SweepSpec
 
 if TYPE_CHECKING:
@@ -56,10 +56,6 @@ class WorkerReport:
     completed: int = 0
     pruned: int = 0
     failed: int = 0
-
-    @property
-    def trials(self) -> int:
-        return self.completed + self.pruned + self.failed
 
 
 class _Pruned(Exception):
@@ -93,7 +89,7 @@ def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
                            device=eval_device, random_init=spec.backend.random_init,
                            videos=spec.dataset.videos)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             while True:
                 queue.reap()
                 trial_id = queue.pop(device=device)
@@ -120,7 +116,7 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
 
     spec, study = queue.spec, queue.study
     frozen = queue.storage.get_trial(trial_id)
-    unit = frozen.user_attrs.get(CELL_ATTR) or frozen.user_attrs.get("lcrp_slot")
+    unit = unit_of(frozen)
     event: dict[str, Any] = {"event": "trial", "number": frozen.number, "unit": unit, "value": None}
     if spec.tpe is not None:  # seeded per trial: reproducible alone, no duplicates in parallel
         study.sampler = optuna.samplers.TPESampler(seed=spec.tpe.seed + frozen.number,
@@ -295,8 +291,8 @@ def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler's preemption) interrupts like Ctrl-C: the trial is re-queued."""
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's preemption, a parent stopping its workers) interrupts like Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
