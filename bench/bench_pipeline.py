@@ -40,10 +40,18 @@ def main() -> dict:
         t0 = time.perf_counter()
         cold = _open(root, cache).evaluate(BASE)
         t_cold = time.perf_counter() - t0
+        # a fresh worker over the filled cache: its one-time set-up (ground truth) included
         t0 = time.perf_counter()
-        cached = _open(root, cache).evaluate(BASE)
+        worker = _open(root, cache)
+        fresh = worker.evaluate(BASE)
+        t_fresh = time.perf_counter() - t0
+        # the same worker on its next trial: features and tracks from the cache, Path and the
+        # metrics recomputed (the score memo is bypassed), ground truth already prepared
+        t0 = time.perf_counter()
+        cached = worker.evaluate(BASE, reuse_scores=False)
         t_cached = time.perf_counter() - t0
-        assert cached.counters.computed == 0 and cached.JF == cold.JF
+        assert fresh.counters.computed == 0 and cached.counters.computed == 0
+        assert cached.JF == fresh.JF == cold.JF
 
         # the seed's point lists, in order, over a fresh cache: how often a track is reused
         sweep_cache = Path(tmp) / "sweep-cache"
@@ -60,14 +68,16 @@ def main() -> dict:
 
     result = {
         "videos": 10, "expressions": len(cold.per_expression), "JF": cold.JF,
-        "cold_s": t_cold, "cached_s": t_cached, "cached_speedup": t_cold / t_cached,
+        "cold_s": t_cold, "fresh_worker_s": t_fresh, "fresh_worker_speedup": t_cold / t_fresh,
+        "cached_s": t_cached, "cached_speedup": t_cold / t_cached,
         "seed_points": points, "seed_points_s": t_sweep,
         "tracks_requested": c.tracks_requested, "tracks_computed": c.tracks_computed,
         "track_hit_rate": hit_rate, "videos_scored": c.scores_computed, "videos_reused": c.scores_reused,
     }
     print("pipeline: one configuration over the synthetic benchmark (classical backend)")
     print(f"  {'cold (nothing cached)':<34}{t_cold:8.2f} s   J&F {cold.JF:.1f}")
-    print(f"  {'cached features and tracks':<34}{t_cached:8.2f} s   ({t_cold / t_cached:.1f}x cheaper; target >= 20x)")
+    print(f"  {'cached, fresh worker (+GT set-up)':<34}{t_fresh:8.2f} s   ({t_cold / t_fresh:.1f}x cheaper)")
+    print(f"  {'cached, next trial in a worker':<34}{t_cached:8.2f} s   ({t_cold / t_cached:.1f}x cheaper; target >= 20x)")
     print(f"  {'seed point lists (' + str(points) + ' configs)':<34}{t_sweep:8.2f} s   "
           f"track-cache hit rate {hit_rate:.1%} ({c.tracks_computed} of {c.tracks_requested} computed)")
     out = Path(__file__).parent / "results" / "pipeline.json"

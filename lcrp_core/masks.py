@@ -52,12 +52,22 @@ def bbox_xyxy(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
-def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:
+def _drop_small(mask: np.ndarray, min_area: float) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1
     if small.size == 0:
         return mask
     return mask & ~np.isin(labels, small)
+
+
+def _fill_small_holes(mask: np.ndarray, min_area: float) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return mask
+    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+    areas = stats[:, cv2.CC_STAT_AREA]
+    holes = [i for i in range(1, n) if areas[i] < min_area and i not in border]
+    return mask | np.isin(labels, holes) if holes else mask
 
 
 def remove_small_regions(mask: np.ndarray, min_area: float) -> np.ndarray:
@@ -67,19 +77,21 @@ def remove_small_regions(mask: np.ndarray, min_area: float) -> np.ndarray:
     touch the image border count as holes; background touching the border is never filled).
     ``min_area <= 0`` returns the mask unchanged. This replaces sam2's `_C`-based
     post-processing and is the δ filter of the Refine and Path stages.
+
+    The work is done on the mask's bounding box grown by one pixel (clipped to the image):
+    the ring of background around the box connects every outside region, so a region
+    touching the crop's border is never a hole there, exactly as in the full frame.
     """
     mask = np.asarray(mask, dtype=bool)
-    if min_area <= 0 or not mask.any():
+    box = bbox_xyxy(mask) if min_area > 0 else None
+    if box is None:
         return mask
-    out = _drop_small(mask, min_area)
-    bg = ~out
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(bg.astype(np.uint8), connectivity=4)
-    if n > 1:
-        border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
-        areas = stats[:, cv2.CC_STAT_AREA]
-        holes = [i for i in range(1, n) if areas[i] < min_area and i not in border]
-        if holes:
-            out = out | np.isin(labels, holes)
+    x0, y0, x1, y1 = box
+    h, w = mask.shape
+    ys, xs = slice(max(y0 - 1, 0), min(y1 + 1, h)), slice(max(x0 - 1, 0), min(x1 + 1, w))
+    crop = _fill_small_holes(_drop_small(mask[ys, xs], min_area), min_area)
+    out = np.zeros_like(mask)
+    out[ys, xs] = crop
     return out
 
 

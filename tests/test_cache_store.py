@@ -69,3 +69,33 @@ def test_small_region_filter_drops_components_and_fills_holes_strictly_under_the
     edge[:, 0] = False               # a 10-px background strip along the border
     assert (remove_small_regions(edge, 50) == edge).all()
     assert (remove_small_regions(mask, 0) == mask).all()
+
+
+def _reference_filter(mask, min_area):
+    """The δ filter on the full frame with scipy's labelling (8-connected objects, 4-connected holes)."""
+    from scipy import ndimage
+
+    out = mask.copy()
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    for i in range(1, n + 1):
+        if (labels == i).sum() < min_area:
+            out[labels == i] = False
+    labels, n = ndimage.label(~out)
+    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+    for i in range(1, n + 1):
+        if i not in border and (labels == i).sum() < min_area:
+            out[labels == i] = True
+    return out
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_small_region_filter_matches_a_full_frame_reference(seed):
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage
+
+    noise = rng.random((40, 50)) < rng.uniform(0.3, 0.7)
+    mask = ndimage.uniform_filter(noise.astype(float), size=3) > 0.5
+    if seed % 5 == 0:
+        mask[:, :20] = False  # objects away from the border, too
+    for min_area in (2, 7, 30):
+        assert (remove_small_regions(mask, min_area) == _reference_filter(mask, min_area)).all()

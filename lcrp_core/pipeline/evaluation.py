@@ -99,14 +99,15 @@ class EvalContext:
         return VideoFeatures(video, self.backend, self.store, self.scope, self.counters)
 
     def evaluate(self, params: Params, *, on_video: Callable[[int, str, float], None] | None = None,
-                 progress: bool = False) -> EvalResult:
+                 progress: bool = False, reuse_scores: bool = True) -> EvalResult:
         """Run and score ``params`` on every expression; ``on_video(step, video, jf)`` is called
-        after each video (a pruner may raise from it to stop the trial)."""
+        after each video (a pruner may raise from it to stop the trial). ``reuse_scores=False``
+        runs Path and the metrics even for decisions scored before (for benchmarks)."""
         start, before = time.perf_counter(), self.counters.copy()
         scores, frames = [], 0
         for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
                                           disable=not progress, leave=False)):
-            score = self._score_video(self.features(video), params)
+            score = self._score_video(self.features(video), params, reuse_scores)
             scores.append(score)
             frames += len(video) * len(video.expressions)
             if on_video is not None:
@@ -114,7 +115,7 @@ class EvalContext:
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
                           self.counters - before, self.scope.features, params)
 
-    def _score_video(self, feats: VideoFeatures, params: Params):
+    def _score_video(self, feats: VideoFeatures, params: Params, reuse: bool):
         """Score one video; Path and the metrics run only for a set of decisions not seen before
         (Path's output depends only on the anchor frame, the refined mask and δ)."""
         video = feats.video
@@ -122,7 +123,7 @@ class EvalContext:
         key = (video.name, params.min_region_frac,
                tuple((exp_id, trace.frame, None if mask is None else mask_hash(mask))
                      for exp_id, (mask, trace) in decisions.items()))
-        if key in self._scores:
+        if reuse and key in self._scores:
             self.counters.scores_reused += 1
             return self._scores[key]
         preds = {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lcrp_core.masks import iou, remove_small_regions
+from lcrp_core.masks import bbox_xyxy, iou, remove_small_regions
 from lcrp_core.pipeline.params import Params
 
 #: Refinement stops once a round's output overlaps its input by more than this IoU.
@@ -77,9 +77,27 @@ def locate(feats, text: str, params: Params) -> list[Candidate]:
 
 def temporal_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Mean per-frame IoU of two T×H×W tracks (1 on frames where both are empty)."""
-    inter = np.count_nonzero(a & b, axis=(1, 2))
-    union = np.count_nonzero(a | b, axis=(1, 2))
-    return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
+    return float(_pairwise_tiou([a, b])[0, 1])
+
+
+def _pairwise_tiou(tracks) -> np.ndarray:
+    """K×K temporal IoU, counted inside each pair's joint footprint (the box holding both
+    tracks on every frame): pixels outside it are empty in both and change nothing."""
+    k = len(tracks)
+    footprints = [t.any(axis=0) for t in tracks]
+    out = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            box = bbox_xyxy(footprints[i] | footprints[j])
+            if box is None:
+                out[i, j] = out[j, i] = 1.0
+                continue
+            x0, y0, x1, y1 = box
+            a, b = tracks[i][:, y0:y1, x0:x1], tracks[j][:, y0:y1, x0:x1]
+            inter = np.count_nonzero(a & b, axis=(1, 2))
+            union = np.count_nonzero(a | b, axis=(1, 2))
+            out[i, j] = out[j, i] = np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1)))
+    return out
 
 
 def support_scores(scores: np.ndarray, tracks: np.ndarray) -> np.ndarray:
@@ -88,10 +106,8 @@ def support_scores(scores: np.ndarray, tracks: np.ndarray) -> np.ndarray:
     if k == 1:
         return np.zeros(1)
     weights = np.exp(scores - scores.max())
-    tiou = np.array([[temporal_iou(tracks[i], tracks[j]) if i != j else 0.0 for j in range(k)]
-                     for i in range(k)])
     others = weights[None, :] * (1 - np.eye(k))
-    return (tiou * others).sum(axis=1) / others.sum(axis=1)
+    return (_pairwise_tiou(tracks) * others).sum(axis=1) / others.sum(axis=1)
 
 
 def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
