@@ -17,6 +17,7 @@ Frame-size-dependent settings are fractions: of min(H, W) for lengths, of H·W f
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, ClassVar
 
 import cv2
@@ -28,6 +29,7 @@ from lcrp_core.backends.base import Backend, Proposals
 from lcrp_core.backends.classical_track import TrackConfig
 from lcrp_core.backends.classical_track import propagate as track_seeds
 from lcrp_core.data.model import Video
+from lcrp_core.errors import ConfigError
 from lcrp_core.masks import bbox_xyxy
 
 
@@ -56,9 +58,41 @@ class ClassicalBackend(Backend):
         "motion_step",
     )
 
+    #: (key, low, high): allowed inclusive ranges of the numeric config values
+    _RANGES: ClassVar[tuple[tuple[str, float, float], ...]] = (
+        ("blur", 0, 31), ("ab_bin", 2, 64), ("min_chroma", 0, 128), ("colour_radius", 1, 90),
+        ("min_region_frac", 0, 1), ("max_region_frac", 0, 1), ("max_proposals", 1, 10_000),
+        ("motion_step", 0, 100), ("search_frac", 0, 1), ("grow_px", 0, 100),
+        ("lost_coverage", 0, 1), ("max_coast", 0, 10_000), ("grabcut_iters", 1, 100),
+        ("grabcut_margin", 0, 10),
+    )
+
+    def __init__(self, config=None, *, device: str = "cpu", random_init: bool = False):
+        super().__init__(config, device=device, random_init=random_init)
+        for key, low, high in self._RANGES:
+            value = self.config[key]
+            if not low <= value <= high:
+                raise ConfigError(f"expected a value in [{low}, {high}], got {value!r}",
+                                  key=f"{self.name}.{key}")
+        for key in ("blur", "ab_bin", "max_proposals", "motion_step", "grow_px", "max_coast",
+                    "grabcut_iters"):
+            if not isinstance(self.config[key], int):
+                raise ConfigError(f"expected an integer, got {self.config[key]!r}",
+                                  key=f"{self.name}.{key}")
+        self._video: weakref.ref[Video] | None = None
+        self._prepared: dict[int, cr.ColourFrame] = {}
+
     # -- helpers ---------------------------------------------------------------------------
     def _frame(self, video: Video, t: int) -> cr.ColourFrame:
-        return cr.prepare(video.frame(t), blur=self.config["blur"], ab_bin=self.config["ab_bin"])
+        """Frame t prepared for colour analysis. The current video's prepared frames are kept
+        (a working set of decoded pixels, not of results; another video replaces it)."""
+        if self._video is None or self._video() is not video:
+            self._video, self._prepared = weakref.ref(video), {}
+        cf = self._prepared.get(t)
+        if cf is None:
+            cf = self._prepared[t] = cr.prepare(video.frame(t), blur=self.config["blur"],
+                                                ab_bin=self.config["ab_bin"])
+        return cf
 
     def _search(self, size: tuple[int, int]) -> int:
         return max(2, int(round(self.config["search_frac"] * min(size))))
@@ -155,7 +189,10 @@ class ClassicalBackend(Backend):
     def propagate(self, video: Video, t: int, seeds: np.ndarray) -> np.ndarray:
         """Seeds S×H×W bool on frame t → S×T×H×W bool, forward and backward in one pass."""
         seeds = np.asarray(seeds, dtype=bool)
-        frames = [self._frame(video, s) for s in range(len(video))]
-        cfg = TrackConfig(search=self._search(frames[0].size), grow=self.config["grow_px"],
+        cfg = TrackConfig(search=self._search(seeds.shape[1:]), grow=self.config["grow_px"],
                           lost_coverage=self.config["lost_coverage"], max_coast=self.config["max_coast"])
-        return track_seeds(frames, t, seeds, cfg)
+        return track_seeds(lambda s: self._frame(video, s), len(video), t, seeds, cfg)
+
+    def close(self) -> None:
+        """Forget the current video's prepared frames."""
+        self._video, self._prepared = None, {}

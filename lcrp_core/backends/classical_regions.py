@@ -31,7 +31,7 @@ SHAPE_PROTOTYPES: dict[str, tuple[float, float, float, float]] = {
     "circle": (0.89, 0.97, 0.785, 7.0),
     "square": (0.79, 1.00, 1.00, 4.0),
     "triangle": (0.55, 0.94, 0.52, 3.0),
-    "star": (0.34, 0.57, 0.44, 5.0),
+    "star": (0.38, 0.62, 0.46, 5.0),
     "diamond": (0.79, 1.00, 0.50, 4.0),
 }
 SHAPE_NAMES = tuple(SHAPE_PROTOTYPES)
@@ -39,13 +39,19 @@ FEATURE_DIM = F_SHAPE_P + len(SHAPE_NAMES)
 _SHAPE_SIGMA = np.array([0.07, 0.07, 0.08], dtype=np.float64)
 
 
+#: Lightness bins of the (L, a, b) index (L // 32).
+L_BINS = 8
+
+
 @dataclass(frozen=True)
 class ColourFrame:
-    """A frame prepared for colour analysis: ``lab`` H×W×3 uint8 (blurred), ``index`` H×W int32
-    (the (a, b) bin of every pixel; ``nb*nb`` is reserved for "outside the frame")."""
+    """A frame prepared for colour analysis: ``lab`` H×W×3 uint8 (blurred); ``index`` H×W int16,
+    the (a, b) bin of every pixel (``nb*nb`` is reserved for "outside the frame"); ``lab_index``
+    H×W uint16, the (L, a, b) bin (``L_BINS*nb*nb`` is "outside")."""
 
     lab: np.ndarray
     index: np.ndarray
+    lab_index: np.ndarray
     ab_bin: int
 
     @property
@@ -64,8 +70,11 @@ def prepare(rgb: np.ndarray, *, blur: int, ab_bin: int) -> ColourFrame:
         rgb = cv2.GaussianBlur(rgb, (blur | 1, blur | 1), 0)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     nb = -(-256 // ab_bin)
-    index = (lab[..., 1].astype(np.int32) // ab_bin) * nb + lab[..., 2].astype(np.int32) // ab_bin
-    return ColourFrame(lab, index, ab_bin)
+    if L_BINS * nb * nb >= 2 ** 16:
+        raise ValueError(f"ab_bin {ab_bin} is too fine (at least 2 expected)")
+    index = (lab[..., 1] // ab_bin).astype(np.uint16) * nb + lab[..., 2] // ab_bin
+    lab_index = (lab[..., 0] // (256 // L_BINS)).astype(np.uint16) * (nb * nb) + index
+    return ColourFrame(lab, index.astype(np.int16), lab_index, ab_bin)
 
 
 def bin_polar(cf: ColourFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -130,6 +130,8 @@ _PROTO_L, _PROTO_CHROMA, _PROTO_HUE = _polar(cv2.cvtColor(
     np.array([list(COLOUR_RGB.values())], dtype=np.uint8), cv2.COLOR_RGB2LAB)[0].astype(np.float64))
 _ACHROMATIC = _PROTO_CHROMA < 15
 _FLOOR = 0.02
+#: "small" / "large": half the box extent below / above these fractions of min(H, W).
+SMALL_BELOW, LARGE_ABOVE = 0.072, 0.1
 
 
 def colour_probabilities(lab: np.ndarray) -> np.ndarray:
@@ -192,9 +194,9 @@ def ground(features: np.ndarray, text: np.ndarray) -> np.ndarray:
         base *= np.maximum(f[:, cr.F_SHAPE_P:] @ shapes, _FLOOR)
     size = f[:, cr.F_SIZE]
     if text[T_SMALL]:
-        base *= np.maximum(_sigmoid((0.057 - size) / 0.006), _FLOOR)
+        base *= np.maximum(_sigmoid((SMALL_BELOW - size) / 0.006), _FLOOR)
     if text[T_LARGE]:
-        base *= np.maximum(_sigmoid((size - 0.085) / 0.006), _FLOOR)
+        base *= np.maximum(_sigmoid((size - LARGE_ABOVE) / 0.006), _FLOOR)
     base *= np.maximum(_motion_factor(f, text), _FLOOR)
     parts = f[:, cr.F_PARTS]
     if text[T_PLURAL]:

@@ -18,13 +18,13 @@ Shapes: frames are :class:`ColourFrame` s; a track is T×H×W bool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from lcrp_core.backends.classical_regions import ColourFrame, crop_padded, match_shift
+from lcrp_core.backends.classical_regions import L_BINS, ColourFrame, crop_padded, match_shift
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,34 @@ class TrackConfig:
 
 
 def colour_model(cf: ColourFrame, mask: np.ndarray) -> np.ndarray:
-    """(nb*nb+1,) float32 foreground likelihood per (a, b) bin from an H×W bool mask (the last
-    entry, "outside the frame", is 0); histograms are smoothed over about 6 Lab units."""
+    """(L_BINS*nb*nb+1,) float32 foreground likelihood per (L, a, b) bin from an H×W bool mask
+    (the last entry, "outside the frame", is 0). Foreground: the mask; background: the box
+    around it (half its size on every side) less the mask dilated by 2 pixels. Histograms are
+    smoothed over about 6 units in a and b and one neighbouring lightness bin."""
     nb = cf.nb
+    bins = L_BINS * nb * nb
     sigma = 6.0 * nb / 256
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
-    span = max(np.ptp(ys), np.ptp(xs)) + 1
-    m = max(4, int(span) // 2)
+    m = max(4, int(max(np.ptp(ys), np.ptp(xs)) + 1) // 2)
     x0, y0 = max(int(xs.min()) - m, 0), max(int(ys.min()) - m, 0)
     x1, y1 = min(int(xs.max()) + m + 1, w), min(int(ys.max()) + m + 1, h)
     box_mask = mask[y0:y1, x0:x1]
     near = cv2.dilate(box_mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    index = cf.index[y0:y1, x0:x1]
+    index = cf.lab_index[y0:y1, x0:x1]
 
     def hist(sel: np.ndarray) -> np.ndarray:
-        counts = np.bincount(index[sel], minlength=nb * nb + 1)[:nb * nb].astype(np.float32)
-        return cv2.GaussianBlur(counts.reshape(nb, nb), (0, 0), sigma).ravel() / max(sel.sum(), 1)
+        counts = np.bincount(index[sel], minlength=bins + 1)[:bins].astype(np.float32)
+        cube = np.stack([cv2.GaussianBlur(plane, (0, 0), sigma)
+                         for plane in counts.reshape(L_BINS, nb, nb)])
+        out = cube.copy()
+        out[1:] += 0.5 * cube[:-1]
+        out[:-1] += 0.5 * cube[1:]
+        return out.ravel() / max(int(sel.sum()), 1)
 
     fg, bg = hist(box_mask), hist(~near)
-    lut = np.zeros(nb * nb + 1, dtype=np.float32)
-    lut[:nb * nb] = fg / (fg + bg + 1e-4)
+    lut = np.zeros(bins + 1, dtype=np.float32)
+    lut[:bins] = fg / (fg + bg + 1e-5)
     return lut
 
 
@@ -78,22 +85,26 @@ class _Part:
 _MARGIN = 3
 
 
-def _template(mask: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+def _template(mask: np.ndarray, x: int = 0, y: int = 0) -> tuple[np.ndarray, int, int] | None:
+    """(template, x, y) of a bool mask placed at (x, y): its tight crop with a zero margin."""
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         return None
     y0, x0 = int(ys.min()), int(xs.min())
     crop = mask[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1]
-    return np.pad(crop, _MARGIN).astype(np.float32), x0 - _MARGIN, y0 - _MARGIN
+    return np.pad(crop, _MARGIN).astype(np.float32), x + x0 - _MARGIN, y + y0 - _MARGIN
 
 
-def _step(part: _Part, cf: ColourFrame, cfg: TrackConfig) -> np.ndarray | None:
-    """Move a part onto frame ``cf``; its H×W mask there, or None while hidden."""
+def _step(part: _Part, cf: ColourFrame, cfg: TrackConfig) -> tuple[np.ndarray, int, int] | None:
+    """Move a part onto frame ``cf``: its mask there as (h×w bool crop, x, y; the crop may
+    reach outside the frame, where it is False), or None while it is hidden."""
     def likelihood_at(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        return part.lut[crop_padded(cf.index, x0, y0, x1, y1, cf.nb * cf.nb)]
+        return part.lut[crop_padded(cf.lab_index, x0, y0, x1, y1, L_BINS * cf.nb * cf.nb)]
 
     px, py = int(round(part.x + part.vx)), int(round(part.y + part.vy))
-    radius = cfg.search + 2 * part.hidden
+    # full radius until the velocity is known and after a gap; half of it while locked on
+    radius = (cfg.search + 2 * part.hidden if part.steps < 2 or part.hidden
+              else max(2, cfg.search // 2))
     dx, dy, coverage = match_shift(likelihood_at, part.template, px, py, radius)
     if coverage < cfg.lost_coverage:
         part.hidden += 1  # keep template and velocity; extrapolate the position
@@ -111,35 +122,34 @@ def _step(part: _Part, cf: ColourFrame, cfg: TrackConfig) -> np.ndarray | None:
     region = cv2.dilate(np.pad((part.template > 0).astype(np.uint8), g),
                         cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
     bx, by = nx - g, ny - g
-    lik = likelihood_at(bx, by, bx + tw + 2 * g, by + th + 2 * g)
-    crop = (lik > 0.5) & region.astype(bool)
-    h, w = cf.size
-    mask = np.zeros((h, w), dtype=bool)
-    sx0, sy0 = max(bx, 0), max(by, 0)
-    sx1, sy1 = min(bx + crop.shape[1], w), min(by + crop.shape[0], h)
-    if sx0 >= sx1 or sy0 >= sy1:
-        part.x, part.y = nx, ny
-        return None
-    mask[sy0:sy1, sx0:sx1] = crop[sy0 - by:sy1 - by, sx0 - bx:sx1 - bx]
-    area, ref = int(crop.sum()), float(part.template.sum())
-    new = _template(mask) if area >= 0.85 * ref else None
+    crop = (likelihood_at(bx, by, bx + tw + 2 * g, by + th + 2 * g) > 0.5) & region.astype(bool)
+    new = _template(crop, bx, by) if crop.sum() >= 0.85 * float(part.template.sum()) else None
     if new is not None:  # fully seen: the template follows the object's shape
         part.template, part.x, part.y = new
     else:
         part.x, part.y = nx, ny
-    return mask
+    return crop, bx, by
 
 
-def _track_part(frames: Sequence[ColourFrame], t: int, mask: np.ndarray, lut: np.ndarray,
-                direction: int, cfg: TrackConfig, out: np.ndarray) -> None:
+def _paste(out: np.ndarray, crop: np.ndarray, x: int, y: int) -> None:
+    """``out`` (H×W bool) |= ``crop`` placed at (x, y), clipped to the frame."""
+    h, w = out.shape
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + crop.shape[1], w), min(y + crop.shape[0], h)
+    if x0 < x1 and y0 < y1:
+        out[y0:y1, x0:x1] |= crop[y0 - y:y1 - y, x0 - x:x1 - x]
+
+
+def _track_part(frame: Callable[[int], ColourFrame], num_frames: int, t: int, mask: np.ndarray,
+                lut: np.ndarray, direction: int, cfg: TrackConfig, out: np.ndarray) -> None:
     tpl = _template(mask)
     if tpl is None:
         return
     part = _Part(tpl[0], tpl[1], tpl[2], lut)
-    for s in range(t + direction, len(frames) if direction > 0 else -1, direction):
-        m = _step(part, frames[s], cfg)
-        if m is not None:
-            out[s] |= m
+    for s in range(t + direction, num_frames if direction > 0 else -1, direction):
+        placed = _step(part, frame(s), cfg)
+        if placed is not None:
+            _paste(out[s], *placed)
         elif part.hidden > cfg.max_coast:
             return
 
@@ -152,15 +162,16 @@ def split_parts(seed: np.ndarray, *, min_frac: float = 0.02) -> list[np.ndarray]
     return [cc == k for k in keep]
 
 
-def propagate(frames: Sequence[ColourFrame], t: int, seeds: np.ndarray, cfg: TrackConfig) -> np.ndarray:
-    """Seeds S×H×W bool on frame t → S×T×H×W bool tracks (the seed itself on frame t)."""
-    num, (h, w) = len(frames), frames[t].size
-    out = np.zeros((len(seeds), num, h, w), dtype=bool)
+def propagate(frame: Callable[[int], ColourFrame], num_frames: int, t: int, seeds: np.ndarray,
+              cfg: TrackConfig) -> np.ndarray:
+    """Seeds S×H×W bool on frame t → S×T×H×W bool tracks (the seed itself on frame t);
+    ``frame(s)`` gives frame s prepared (called only for frames a part reaches)."""
+    seeds = np.asarray(seeds, dtype=bool)
+    out = np.zeros((len(seeds), num_frames, *seeds.shape[1:]), dtype=bool)
     for i, seed in enumerate(seeds):
-        seed = np.asarray(seed, dtype=bool)
         out[i, t] = seed
         for part in split_parts(seed):
-            lut = colour_model(frames[t], part)
+            lut = colour_model(frame(t), part)
             for direction in (1, -1):
-                _track_part(frames, t, part, lut, direction, cfg, out[i])
+                _track_part(frame, num_frames, t, part, lut, direction, cfg, out[i])
     return out

@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -65,7 +65,7 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle", "star", "diamond")
 #: Size category → half of the bounding-box extent as a fraction of min(H, W).
-SIZES = {"small": 0.045, "medium": 0.07, "large": 0.10}
+SIZES = {"small": 0.06, "medium": 0.085, "large": 0.115}
 #: Motion → unit direction (x right, y down); "still" objects do not move.
 MOTIONS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0),
            "still": (0.0, 0.0)}
@@ -360,7 +360,7 @@ def shape_polygon(shape: str, centre: tuple[float, float], radius: float) -> np.
         pts = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)
     elif shape == "star":
         a = -np.pi / 2 + np.arange(10) * np.pi / 5
-        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.5)
         pts = np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
     else:
         raise ValueError(f"unknown shape {shape!r}")
@@ -423,7 +423,7 @@ def _texture(obj: SynthObject, centre: tuple[float, float], box: tuple[int, int,
         shade = shade * np.where(((u // cell) + (v // cell)) % 2 == 0, 1.0, 0.84)
     img = shade[..., None] * rgb
     if obj.texture == "spots":
-        light = 0.35 * rgb + 0.65 * 235
+        light = 0.15 * rgb + 0.85 * 235
         for _ in range(int(rng.integers(2, 5))):
             sx, sy = rng.uniform(-0.55, 0.55, 2) * r
             sr = rng.uniform(0.12, 0.3) * r
@@ -488,7 +488,8 @@ def _write_split(root: Path, scenes: Sequence[SynthVideo], split: str, progress:
     mask_dict: dict[str, list] = {}
     meta: dict[str, dict] = {}
     anno = 0
-    for scene in tqdm(scenes, desc="synth", unit="video", disable=not progress, leave=False):
+    for scene in tqdm(scenes, desc="synth", unit="video", disable=None if progress else True,
+                      leave=False):
         frame_dir = split_dir / "JPEGImages" / scene.name
         frame_dir.mkdir(parents=True)
         anno_ids = {o.obj_id: anno + k for k, o in enumerate(scene.objects)}
@@ -551,13 +552,10 @@ def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
     try:
         _write_split(tmp, scenes, split, progress)
         _dump_json(tmp / MARKER, marker)
+        tmp.chmod(0o755)  # mkdtemp's folder is private
         os.replace(tmp, out)  # an existing empty folder is replaced atomically
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
-
-def describe(video: SynthVideo) -> dict:
-    """The scene as plain JSON-able data (for debugging and tests)."""
-    return asdict(video)
