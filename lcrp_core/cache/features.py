@@ -16,6 +16,7 @@ change proposals do not invalidate them.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
@@ -59,6 +60,43 @@ class Counters:
 
     def copy(self) -> Counters:
         return Counters(**self.as_dict())
+
+
+class Memo:
+    """In-memory LRU of decoded cache values, bounded in bytes, shared by every video of a
+    worker so that a sweep's next trial reads nothing from disk that it read before.
+    Values are numpy arrays or Proposals; tracks are kept bit-packed (8× smaller)."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict[str, tuple[object, int]] = OrderedDict()
+
+    @staticmethod
+    def _size(value) -> int:
+        if isinstance(value, Proposals):
+            return value.masks.nbytes + value.quality.nbytes + value.features.nbytes
+        return sum(v.nbytes for v in value.values()) if isinstance(value, dict) else value.nbytes
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __getitem__(self, key: str):
+        self._items.move_to_end(key)
+        return self._items[key][0]
+
+    def __setitem__(self, key: str, value) -> None:
+        size = self._size(value)
+        if key in self._items:
+            self.nbytes -= self._items.pop(key)[1]
+        self._items[key] = (value, size)
+        self.nbytes += size
+        while self.nbytes > self.max_bytes and len(self._items) > 1:
+            self.nbytes -= self._items.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.nbytes = 0
 
 
 def versions_hash() -> str:
@@ -106,7 +144,7 @@ class VideoFeatures:
     store: CacheStore | None
     scope: CacheScope
     counters: Counters = field(default_factory=Counters)
-    _memo: dict = field(default_factory=dict, repr=False)
+    memo: Memo = field(default_factory=Memo, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -117,8 +155,8 @@ class VideoFeatures:
 
     def _cached(self, key: str, compute, encode, decode, counter: str):
         """The memo, then the store, then ``compute()`` (stored); ``counter`` is incremented."""
-        if key in self._memo:
-            return self._memo[key]
+        if key in self.memo:
+            return self.memo[key]
         entry = self.store.get(key) if self.store is not None else None
         if entry is not None:
             value = decode(entry.arrays, entry.meta)
@@ -129,7 +167,7 @@ class VideoFeatures:
                 self.store.put(key, *encode(value))
             setattr(self.counters, f"{counter}_computed",
                     getattr(self.counters, f"{counter}_computed") + 1)
-        self._memo[key] = value
+        self.memo[key] = value
         return value
 
     def proposals(self, t: int) -> Proposals:
@@ -164,10 +202,11 @@ class VideoFeatures:
         self.counters.tracks_requested += len(keys)
         found: dict[str, np.ndarray] = {}
         for key in dict.fromkeys(keys):
-            if key in self._memo:
-                found[key] = self._memo[key]
+            if key in self.memo:
+                found[key] = _unpack(self.memo[key])
             elif self.store is not None and (entry := self.store.get(key)) is not None:
-                found[key] = self._memo[key] = _unpack(entry.arrays)
+                self.memo[key] = entry.arrays
+                found[key] = _unpack(entry.arrays)
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
         if todo:
@@ -176,9 +215,10 @@ class VideoFeatures:
                                 dtype=bool)
             self.counters.propagation_passes += 1
             for key, track in zip(todo, tracks, strict=True):
-                found[key] = self._memo[key] = track
+                found[key] = track
+                self.memo[key] = packed = _pack(track)
                 if self.store is not None:
-                    self.store.put(key, _pack(track), {"frame": t})
+                    self.store.put(key, packed, {"frame": t})
                 self.counters.tracks_computed += 1
         return np.stack([found[k] for k in keys])
 
@@ -192,7 +232,7 @@ class VideoFeatures:
         frames = range(self.num_frames) if frames is None else frames
         for t in frames:
             self.proposals(t)
-            self._memo.clear()  # keep memory flat while extracting long videos
+            self.memo.clear()  # keep memory flat while extracting long videos
             if progress is not None:
                 progress(1)
         for expr in self.video.expressions.values():

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lcrp_core.backends.base import Backend, create_backend
-from lcrp_core.cache.features import CacheScope, Counters, VideoFeatures
+from lcrp_core.cache.features import CacheScope, Counters, Memo, VideoFeatures
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data import load_dataset
 from lcrp_core.data.model import Dataset
@@ -76,6 +76,7 @@ class EvalContext:
     store: CacheStore | None
     protocol: str
     counters: Counters = field(default_factory=Counters)
+    memo: Memo = field(default_factory=Memo)  # decoded features and tracks kept across trials
 
     def __post_init__(self) -> None:
         if self.protocol not in PIPELINE_PROTOCOLS:
@@ -96,7 +97,7 @@ class EvalContext:
                    CacheStore(cache_dir) if cache_dir is not None else None, protocol)
 
     def features(self, video) -> VideoFeatures:
-        return VideoFeatures(video, self.backend, self.store, self.scope, self.counters)
+        return VideoFeatures(video, self.backend, self.store, self.scope, self.counters, self.memo)
 
     def evaluate(self, params: Params, *, on_video: Callable[[int, str, float], None] | None = None,
                  progress: bool = False, reuse_scores: bool = True) -> EvalResult:
