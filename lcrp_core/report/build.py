@@ -21,7 +21,7 @@ from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.spec import Plot, ReportSpec, load_spec
 from lcrp_core.report.study import MissingStudy, load_study
-from lcrp_core.report.tables import TableBlock, to_html, to_latex, to_markdown
+from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
 
 log = logging.getLogger("lcrp.report")
@@ -146,6 +146,7 @@ def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict
     for block in blocks:
         for fmt in spec.options.table_formats:
             files[f"{block.id}.{fmt}"] = renderers[fmt](block)
+        files[f"{block.id}.txt"] = block_text(block)
     rendered = [render_plot(p, studies[p.study], formats=spec.options.plot_formats,
                             dpi=spec.options.dpi) for p in spec.plots]
     for r in rendered:

@@ -212,3 +212,19 @@ def to_text(table: Table) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(grid[0]), rule, *(line(r) for r in grid[1:])]) + "\n"
+
+
+def block_text(block: TableBlock) -> str:
+    """A table block for a terminal: its title, then its panels side by side; the best row of
+    each panel is marked with ``*``."""
+    columns = []
+    for panel in block.panels:
+        lines = to_text(panel).splitlines()
+        marks = ["  ", "  ", *("* " if i in panel.bold else "  " for i in range(len(panel.rows)))]
+        columns.append([m + line for m, line in zip(marks, lines, strict=True)])
+    height = max(len(c) for c in columns)
+    widths = [max(len(line) for line in c) for c in columns]
+    rows = ["    ".join((c[i] if i < len(c) else "").ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+            for i in range(height)]
+    notes = [f"! {w}" for w in block.warnings]
+    return "\n".join([block.title, *rows, *notes]) + "\n"
