@@ -136,4 +136,4 @@ def test_default_output_folder_is_beside_the_spec(tmp_path, workspace):
     spec.write_text("tables: [{id: t1, kind: ablation, panels: [d_nk]}]\n")
     assert main(["report", str(spec), "--storage", url, "-q"]) == 0
     assert sorted(p.name for p in (tmp_path / "reports" / "mini").iterdir()) == \
-        ["index.html", "index.md", "t1.html", "t1.md", "t1.tex"]
+        ["index.html", "index.md", "t1.html", "t1.md", "t1.tex", "t1.txt"]
