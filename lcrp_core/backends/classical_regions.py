@@ -37,6 +37,9 @@ SHAPE_PROTOTYPES: dict[str, tuple[float, float, float, float]] = {
 SHAPE_NAMES = tuple(SHAPE_PROTOTYPES)
 FEATURE_DIM = F_SHAPE_P + len(SHAPE_NAMES)
 _SHAPE_SIGMA = np.array([0.07, 0.07, 0.08], dtype=np.float64)
+#: Regions smaller than this fraction of the frame get a proportionally lower quality (specks
+#: are rarely the object a sentence is about).
+OBJECT_AREA_FRAC = 0.004
 
 
 #: Lightness bins of the (L, a, b) index (L // 32).
@@ -92,9 +95,10 @@ def colour_modes(cf: ColourFrame, *, min_chroma: float, min_count: int, radius: 
     """(nb*nb+1,) int32 colour label of every (a, b) bin (−1: achromatic, unassigned, outside).
 
     Colours are told apart by hue, which shading and illumination leave unchanged: the modes
-    are the local maxima (±12°) of the circular, smoothed hue histogram of chromatic pixels
-    (chroma ≥ ``min_chroma``) that hold at least ``min_count`` pixels within ±8°; every
-    chromatic bin takes the nearest mode within ``radius`` degrees.
+    are the local maxima (±8°) of the circular, smoothed hue histogram of chromatic pixels
+    (chroma ≥ ``min_chroma``) that hold at least ``min_count`` pixels within ±8°; a mode within
+    12° of a stronger one is dropped. Every chromatic bin takes the nearest mode within
+    ``radius`` degrees.
     """
     nb = cf.nb
     chroma, hue = bin_polar(cf)
@@ -110,7 +114,7 @@ def colour_modes(cf: ColourFrame, *, min_chroma: float, min_count: int, radius: 
 
     smooth = circular(np.exp(-0.5 * np.arange(-3, 4) ** 2))
     mass = circular(np.ones(5))
-    window = np.stack([np.roll(smooth, k) for k in range(-3, 4)])
+    window = np.stack([np.roll(smooth, k) for k in range(-2, 3)])
     peaks = np.flatnonzero((smooth >= window.max(axis=0)) & (mass >= min_count))
     modes: list[int] = []
     for p in peaks[np.argsort(-mass[peaks], kind="stable")]:
@@ -228,7 +232,8 @@ def describe(region: Region, cf: ColourFrame, motion: tuple[float, float] | None
     fill = min(area / max(float(filled.sum()), 1.0), 1.0)
     opened = cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     stability = float(opened.sum()) / max(area, 1)
-    quality = fill * stability * (0.5 + 0.5 * min(contrast / 40.0, 1.0))
+    objectness = min(1.0, area / (OBJECT_AREA_FRAC * h_img * w_img))
+    quality = fill * stability * (0.5 + 0.5 * min(contrast / 40.0, 1.0)) * objectness
 
     a, b = mean[1] - 128, mean[2] - 128
     chroma = float(np.hypot(a, b))

@@ -396,10 +396,10 @@ def _background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
                           interpolation=cv2.INTER_LINEAR) * 9
     img = (base + low + tint + fine[..., None]).astype(np.float32)
     colours = list(PALETTE.values())
-    for _ in range(int(rng.integers(6, 16))):
+    for _ in range(int(rng.integers(10, 26))):
         c = colours[int(rng.integers(len(colours)))]
         centre = (float(rng.uniform(0, w)), float(rng.uniform(0, h)))
-        r = float(rng.uniform(0.005, 0.014)) * min(h, w)
+        r = float(rng.uniform(0.005, 0.02)) * min(h, w)
         a = _alpha("circle", centre, r, size).astype(np.float32)[..., None] / 255
         img = img * (1 - a) + np.asarray(c, dtype=np.float32) * a
     return img
@@ -425,8 +425,8 @@ def _texture(obj: SynthObject, centre: tuple[float, float], box: tuple[int, int,
     if obj.texture == "spots":
         light = 0.15 * rgb + 0.85 * 235
         for _ in range(int(rng.integers(2, 5))):
-            sx, sy = rng.uniform(-0.55, 0.55, 2) * r
-            sr = rng.uniform(0.12, 0.3) * r
+            sx, sy = rng.uniform(-0.5, 0.5, 2) * r
+            sr = rng.uniform(0.15, 0.4) * r
             spot = (u - sx) ** 2 + (v - sy) ** 2 <= sr * sr
             img[spot] = light
     return img.astype(np.float32)
@@ -541,7 +541,7 @@ def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
                 log.info("synth: %s already holds this benchmark", out)
                 return out
             raise DataError("folder exists and is not empty (and is not this benchmark: "
-                            f"{MARKER} differs or is missing); choose another --out or remove it",
+                            f"{MARKER} differs or is missing); choose another folder or remove it",
                             path=out)
     scenes = [make_video(seed, i, frames=frame_range, size=hw) for i in range(videos)]
     try:
