@@ -31,19 +31,23 @@ COMMANDS = (
 log = logging.getLogger("lcrp")
 
 
-def _common_parser() -> argparse.ArgumentParser:
+def _verbosity_parser(*, suppress: bool) -> argparse.ArgumentParser:
+    """-v/-q, accepted before and after the subcommand. The subcommands' copies leave an absent
+    flag unset (SUPPRESS) so that they do not reset what was given before the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="more output; -v also shows tracebacks on errors")
-    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    group.add_argument("-v", "--verbose", action="count", help="more output; -v also shows "
+                       "tracebacks on errors", **(default or {"default": 0}))
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors",
+                       **default)
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_parser()
+    common = _verbosity_parser(suppress=True)
     parser = argparse.ArgumentParser(
-        prog="lcrp", parents=[common],
+        prog="lcrp", parents=[_verbosity_parser(suppress=False)],
         description="Ablation sweeps for training-free referring video object segmentation.",
     )
     parser.add_argument("--version", action="version", version=f"lcrp {__version__}")
@@ -69,8 +73,10 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    if quiet:
-        logging.getLogger("optuna").setLevel(logging.WARNING)
+    if verbose == 0:  # Optuna's per-trial INFO lines only with -v
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

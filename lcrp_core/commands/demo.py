@@ -86,6 +86,10 @@ def run(args) -> int:
 
     log.info("demo 4/4: report -> %s", args.out)
     report = build_report(workspace_file("reports/demo.yaml"), out_dir=args.out)
+    if args.tpe:
+        tpe = build_report(workspace_file("reports/demo_tpe.yaml"),
+                           out_dir=Path(args.out).parent / "demo_tpe")
+        print(f"TPE report: {Path(tpe.out_dir) / 'index.html'}")
     for table in ("demo_davis_ablation", "demo_mevis_ablation"):
         text = Path(report.out_dir) / f"{table}.txt"
         print(text.read_text(encoding="utf-8") if text.is_file() else f"({table}: not rendered)")
