@@ -3,6 +3,7 @@
 Each command module defines ``register(subparsers, common)``, where ``common`` is the parent parser
 that carries -v/-q, and sets ``func`` on its parser(s); ``func(args) -> int`` is the exit code.
 Modules are imported when the parser is built, so keep heavy imports (torch, optuna) inside ``func``.
+An LcrpError is printed as one line (with its traceback only under -v) and exits with 2.
 """
 
 from __future__ import annotations
@@ -54,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lcrp_core.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lcrp_core.commands.{name}":
-                raise
-            continue  # a command whose module is not written yet
-        module.register(sub, common)
+        importlib.import_module(f"lcrp_core.commands.{name}").register(sub, common)
     return parser
 
 
