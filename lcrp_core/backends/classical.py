@@ -110,7 +110,7 @@ class ClassicalBackend(Backend):
                 return (lut[idx] == label).astype(np.float32)
 
             dx, dy, coverage = cr.match_shift(likelihood_at, template, region.x0 - 3, region.y0 - 3,
-                                              radius)
+                                              radius, cf.size)
             if coverage >= self.config["lost_coverage"]:
                 moves.append((dx / step, dy / step))
         return tuple(np.mean(moves, axis=0)) if moves else None

@@ -141,23 +141,32 @@ def crop_padded(array: np.ndarray, x0: int, y0: int, x1: int, y1: int, fill) -> 
     return out
 
 
-def match_shift(likelihood_at, template: np.ndarray, x0: int, y0: int, radius: int
-                ) -> tuple[int, int, float]:
+def match_shift(likelihood_at, template: np.ndarray, x0: int, y0: int, radius: int,
+                size: tuple[int, int]) -> tuple[int, int, float]:
     """Where a template fits best near ``(x0, y0)``: (dx, dy, coverage).
 
-    ``template`` h×w float32 (1 inside the shape, 0 around it); ``likelihood_at(x0, y0, x1, y1)``
-    returns the h'×w' float32 foreground likelihood of that box (0 outside the frame). The
-    shift within ±``radius`` minimises the squared difference (TM_SQDIFF) with a small pull
-    towards no shift; coverage is the template-weighted mean likelihood at that shift.
+    ``template`` h×w float32 (1 inside the shape, 0 around it) placed with its top-left at
+    ``(x0, y0)`` in a frame of ``size`` (H, W); ``likelihood_at(x0, y0, x1, y1)`` returns the
+    float32 foreground likelihood of that box (0 outside the frame). The shift within
+    ±``radius`` minimises the squared difference (TM_SQDIFF), with pixels outside the frame
+    read as 0.5 (unknown, so a part leaving the frame is not pulled back in) and a small pull
+    towards no shift. Coverage is the mean likelihood over the template's pixels inside the
+    frame at that shift (0 when less than a tenth of the template is inside).
     """
     h, w = template.shape
-    window = likelihood_at(x0 - radius, y0 - radius, x0 + w + radius, y0 + h + radius)
-    cost = cv2.matchTemplate(window, template, cv2.TM_SQDIFF)
+    bx, by = x0 - radius, y0 - radius
+    window = likelihood_at(bx, by, x0 + w + radius, y0 + h + radius)
+    rows = (np.arange(by, by + window.shape[0]) >= 0) & (np.arange(by, by + window.shape[0]) < size[0])
+    cols = (np.arange(bx, bx + window.shape[1]) >= 0) & (np.arange(bx, bx + window.shape[1]) < size[1])
+    inside = rows[:, None] & cols[None, :]
+    cost = cv2.matchTemplate(np.where(inside, window, np.float32(0.5)), template, cv2.TM_SQDIFF)
     d = np.arange(-radius, radius + 1, dtype=np.float32)
     cost += 0.02 * float(template.sum()) * (d[:, None] ** 2 + d[None, :] ** 2) / max(radius, 1) ** 2
     dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
-    placed = window[dy:dy + h, dx:dx + w]
-    coverage = float((placed * template).sum() / max(float(template.sum()), 1e-6))
+    seen = template * inside[dy:dy + h, dx:dx + w]
+    if seen.sum() < 0.1 * max(float(template.sum()), 1e-6):
+        return int(dx) - radius, int(dy) - radius, 0.0
+    coverage = float((window[dy:dy + h, dx:dx + w] * seen).sum() / float(seen.sum()))
     return int(dx) - radius, int(dy) - radius, coverage
 
 
@@ -326,11 +335,13 @@ def split_necks(region: Region, *, min_area: int) -> list[Region]:
 
 
 def group_by_shape(regions: list[Region]) -> list[list[Region]]:
-    """Groups of ≥ 2 same-coloured regions for group proposals: every region of a colour, and
-    those of one colour sharing their most likely shape (when that is a smaller set)."""
+    """Groups of ≥ 2 same-coloured, object-sized regions (at least half of OBJECT_AREA_FRAC of
+    the frame) for group proposals: every such region of a colour, and those of one colour
+    sharing their most likely shape (when that is a smaller set)."""
     groups = []
-    for label in sorted({r.label for r in regions}):
-        same = [r for r in regions if r.label == label]
+    sized = [r for r in regions if r.feature[F_AREA] >= 0.5 * OBJECT_AREA_FRAC]
+    for label in sorted({r.label for r in sized}):
+        same = [r for r in sized if r.label == label]
         if len(same) < 2:
             continue
         groups.append(same)

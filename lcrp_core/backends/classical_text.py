@@ -131,7 +131,9 @@ _PROTO_L, _PROTO_CHROMA, _PROTO_HUE = _polar(cv2.cvtColor(
 _ACHROMATIC = _PROTO_CHROMA < 15
 _FLOOR = 0.02
 #: "small" / "large": half the box extent below / above these fractions of min(H, W).
-SMALL_BELOW, LARGE_ABOVE = 0.072, 0.1
+SMALL_BELOW, LARGE_ABOVE = 0.075, 0.1
+#: Shape evidence counts for nothing below the first half-extent and fully above the second.
+SHAPE_TRUST = (0.02, 0.06)
 
 
 def colour_probabilities(lab: np.ndarray) -> np.ndarray:
@@ -189,14 +191,17 @@ def ground(features: np.ndarray, text: np.ndarray) -> np.ndarray:
     if colours.any():
         p = colour_probabilities(f[:, [cr.F_L, cr.F_A, cr.F_B]])
         base *= np.maximum(p @ colours, _FLOOR)
+    size = f[:, cr.F_SIZE]
     shapes = text[T_SHAPE:T_SMALL]
     if shapes.any():
-        base *= np.maximum(f[:, cr.F_SHAPE_P:] @ shapes, _FLOOR)
-    size = f[:, cr.F_SIZE]
+        # a speck's outline says little about its shape: trust it in proportion to its size
+        trust = np.clip((size - SHAPE_TRUST[0]) / (SHAPE_TRUST[1] - SHAPE_TRUST[0]), 0, 1)
+        p_shape = trust[:, None] * f[:, cr.F_SHAPE_P:] + (1 - trust[:, None]) / len(cr.SHAPE_NAMES)
+        base *= np.maximum(p_shape @ shapes, _FLOOR)
     if text[T_SMALL]:
-        base *= np.maximum(_sigmoid((SMALL_BELOW - size) / 0.006), _FLOOR)
+        base *= np.maximum(_sigmoid((SMALL_BELOW - size) / 0.005), _FLOOR)
     if text[T_LARGE]:
-        base *= np.maximum(_sigmoid((size - LARGE_ABOVE) / 0.006), _FLOOR)
+        base *= np.maximum(_sigmoid((size - LARGE_ABOVE) / 0.005), _FLOOR)
     base *= np.maximum(_motion_factor(f, text), _FLOOR)
     parts = f[:, cr.F_PARTS]
     if text[T_PLURAL]:
@@ -206,7 +211,7 @@ def ground(features: np.ndarray, text: np.ndarray) -> np.ndarray:
     else:
         base *= np.where(parts == 1, 1.0, 0.1)
     score = base.copy()
-    cand = base >= 0.3 * base.max()
+    cand = base >= 0.5 * base.max()
     if text[T_BIGGEST]:
         score *= _relative(f[:, cr.F_SIZE], cand, smaller_first=False, scale=0.01)
     if text[T_SMALLEST]:

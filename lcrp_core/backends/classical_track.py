@@ -105,7 +105,7 @@ def _step(part: _Part, cf: ColourFrame, cfg: TrackConfig) -> tuple[np.ndarray, i
     # full radius until the velocity is known and after a gap; half of it while locked on
     radius = (cfg.search + 2 * part.hidden if part.steps < 2 or part.hidden
               else max(2, cfg.search // 2))
-    dx, dy, coverage = match_shift(likelihood_at, part.template, px, py, radius)
+    dx, dy, coverage = match_shift(likelihood_at, part.template, px, py, radius, cf.size)
     if coverage < cfg.lost_coverage:
         part.hidden += 1  # keep template and velocity; extrapolate the position
         part.x, part.y = px, py
