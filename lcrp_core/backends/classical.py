@@ -1,13 +1,14 @@
 """The weight-free ``classical`` backend: colour segmentation, rule-based grounding, GrabCut
 refinement and colour-model template tracking. It sees only pixels and the sentence.
 
-- ``propose``: colour modes of the frame's Lab (a, b) histogram → connected components of each
+- ``propose``: hue modes of the frame's chromatic pixels (Lab) → connected components of each
   colour (plus parts split at narrow necks and unions of same-coloured regions); regions the
   size of the background are dropped. Quality q = fill (1 − hole fraction) × stability (share
-  surviving a 3×3 opening) × (½ + ½·edge contrast), the classical analogue of SAM2's
-  predicted IoU × stability. The descriptor (classical_regions.F_*) holds mean Lab, hue, shape
-  measures and shape probabilities, size, centroid, the part count and the motion: the region's
-  displacement to the frames ``motion_step`` before and after, found by template matching.
+  surviving a 3×3 opening) × (½ + ½·edge contrast) × objectness (area up to 0.4 % of the
+  frame), the classical analogue of SAM2's predicted IoU × stability. The descriptor
+  (classical_regions.F_*) holds mean Lab, hue, shape measures (circularity, solidity, extent,
+  hull corners) and shape probabilities, size, centroid, the part count and the motion: the
+  region's displacement to the frames ``motion_step`` before and after, by template matching.
 - ``encode_text`` / ``score``: classical_text.parse and classical_text.ground.
 - ``refine``: one ``cv2.grabCut`` round initialised from the mask within its dilated box.
 - ``propagate``: classical_track.propagate, every seed in one pass over the frames.
@@ -18,6 +19,7 @@ Frame-size-dependent settings are fractions: of min(H, W) for lengths, of H·W f
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import cv2
@@ -67,7 +69,8 @@ class ClassicalBackend(Backend):
         ("grabcut_margin", 0, 10),
     )
 
-    def __init__(self, config=None, *, device: str = "cpu", random_init: bool = False):
+    def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
+                 random_init: bool = False):
         super().__init__(config, device=device, random_init=random_init)
         for key, low, high in self._RANGES:
             value = self.config[key]

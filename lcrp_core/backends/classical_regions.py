@@ -2,11 +2,12 @@
 
 A frame is blurred and converted to CIE Lab (OpenCV's 8-bit scale: L, a, b in 0..255, a and b
 offset by 128). Its (a, b) plane is binned into an ``nb×nb`` grid; the *colour modes* are the
-peaks of the histogram of chromatic pixels, and every chromatic bin near a mode takes its
-label. Proposals are the 8-connected components of each label, components split at narrow
-necks, and the union of same-coloured regions (groups, for sentences about several objects).
+peaks of the hue histogram of chromatic pixels (hue survives shading and illumination drift),
+and every chromatic bin near a mode in hue takes its label. Proposals are the 8-connected
+components of each label, components split at narrow necks, and unions of same-coloured
+regions (groups, for sentences about several objects).
 
-Shapes: ``rgb`` H×W×3 uint8; ``index`` H×W int32 (a-bin·nb + b-bin); a region's ``mask`` is an
+Shapes: ``rgb`` H×W×3 uint8; ``index`` H×W int16 (a-bin·nb + b-bin); a region's ``mask`` is an
 h×w bool crop placed at ``(x0, y0)``.
 """
 

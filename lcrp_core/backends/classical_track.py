@@ -2,7 +2,7 @@
 
 Each seed mask is split into its connected parts and every part is tracked on its own:
 
-1. a colour model from the seed frame: smoothed (a, b) histograms of the part (foreground) and
+1. a colour model from the seed frame: smoothed (L, a, b) histograms of the part (foreground) and
    of a ring around it (background); a pixel's likelihood is p_fg / (p_fg + p_bg);
 2. on the next frame the part's template (its mask with a margin) is placed where it best
    fits the likelihood map (TM_SQDIFF, within a search radius around the position predicted
