@@ -10,7 +10,9 @@ A backend answers four questions about a video (shapes in the names' docstrings)
 - ``propagate(video, t, seeds)``: each seed mask on frame t propagated forward to the last
   frame and backward to the first, all seeds in one pass.
 
-Backends never cache: the feature cache (lcrp_core.cache) memoizes every call by content.
+Backends cache no results: the feature cache (lcrp_core.cache) memoizes every call by content.
+They may keep per-video working state (decoded frames, image features) and release it in
+``close()``.
 """
 
 from __future__ import annotations
