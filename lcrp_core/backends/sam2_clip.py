@@ -222,8 +222,8 @@ class Sam2ClipBackend(Backend):
                                path=path)
         return path
 
-    def _clip_weights(self) -> tuple[str, bool]:
-        """(tag or file for open_clip, force_quick_gelu)."""
+    def _clip_weights(self) -> tuple[str, bool, str]:
+        """(tag or file for open_clip, force_quick_gelu, the local file it loads)."""
         name, value = self.config["clip_model"], self.config["clip_pretrained"]
         open_clip = _open_clip()
         model_cfg = open_clip.get_model_config(name)
@@ -233,12 +233,13 @@ class Sam2ClipBackend(Backend):
                               key=f"{self.name}.clip_model")
         tag_cfg = open_clip.get_pretrained_cfg(name, value)
         if tag_cfg:
-            _cached_clip_file(name, value, tag_cfg, key=f"{self.name}.clip_pretrained")
+            local = _cached_clip_file(name, value, tag_cfg, key=f"{self.name}.clip_pretrained")
             # OpenAI weights were trained with QuickGELU, which plain model configs lack
-            return value, bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
+            quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
+            return value, quick_gelu, local
         path = Path(value).expanduser()
         if path.is_file():
-            return str(path), False
+            return str(path), False, str(path)
         if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
             raise WeightsError(f"CLIP weights file not found (given by "
                                f"{self._source['clip_pretrained']})", path=path)
@@ -262,6 +263,8 @@ class Sam2ClipBackend(Backend):
 
             self._warn_random()
             cfg = self.config
+            log.info("sam2-clip: SAM2 %s (input %d) with weights %s", cfg["model_size"],
+                     cfg["image_size"], cfg["sam2_checkpoint"])
             model = sam2_engine.build_sam2(
                 SAM2_MODELS[cfg["model_size"]][0],
                 None if self.random_init else self._sam2_checkpoint(),
@@ -284,7 +287,9 @@ class Sam2ClipBackend(Backend):
             open_clip = _open_clip()
             self._warn_random()
             cfg = self.config
-            pretrained, quick_gelu = (None, False) if self.random_init else self._clip_weights()
+            pretrained, quick_gelu, local = ((None, False, RANDOM_WEIGHTS) if self.random_init
+                                             else self._clip_weights())
+            log.info("sam2-clip: open_clip %s with weights %s", cfg["clip_model"], local)
             extra = {"force_image_size": cfg["clip_image_size"]} if cfg["clip_image_size"] else {}
             try:
                 with sam2_engine.seeded():
@@ -302,6 +307,12 @@ class Sam2ClipBackend(Backend):
                                                  device=self.device)
         return self._clip
 
+    def load(self) -> None:
+        """Build both models now (otherwise each is built on first use); a worker calls this
+        once at start to fail fast and keep model loading out of its first item's timing."""
+        self._sam2()
+        self._clip_encoder()
+
     def _compute(self):
         sam2_engine, _ = _engine()
         return sam2_engine.compute_mode(self.device, self.config["dtype"])
@@ -310,8 +321,8 @@ class Sam2ClipBackend(Backend):
     def propose(self, video: Video, t: int) -> Proposals:
         """Proposals on frame t: masks N×H×W bool, q = predicted_iou × stability_score (N,),
         region features (N, D) L2-normalised."""
+        self.load()
         sam = self._sam2()
-        self._clip_encoder()  # both models before the first frame (fail before working)
         frame = video.frame(t)
         with self._compute():
             records = sam.generator.generate(frame)
