@@ -180,9 +180,9 @@ class Sam2ClipBackend(Backend):
     def _identity(self) -> dict[str, Any]:
         out = dict(self.config)
         for key in ("sam2_checkpoint", "clip_pretrained"):
-            value = out[key]
-            if isinstance(value, str) and value != RANDOM_WEIGHTS and os.path.isfile(value):
-                out[key] = f"{Path(value).name}:{os.path.getsize(value)}"
+            path = Path(out[key]).expanduser() if isinstance(out[key], str) else None
+            if path is not None and out[key] != RANDOM_WEIGHTS and path.is_file():
+                out[key] = f"{path.name}:{path.stat().st_size}"
         return out
 
     @property

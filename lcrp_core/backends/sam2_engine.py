@@ -137,9 +137,6 @@ class FeatureStore:
         self._lru: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._pos: list[torch.Tensor] | None = None
 
-    def __len__(self) -> int:
-        return len(self._lru)
-
     def clear(self) -> None:
         self._lru.clear()
 
