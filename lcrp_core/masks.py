@@ -95,6 +95,17 @@ def remove_small_regions(mask: np.ndarray, min_area: float) -> np.ndarray:
     return out
 
 
+def pack_masks(masks: np.ndarray) -> dict[str, np.ndarray]:
+    """A bool array of any shape as {"bits", "shape"} (8× smaller; see unpack_masks)."""
+    return {"bits": np.packbits(masks.astype(bool), axis=None), "shape": np.asarray(masks.shape)}
+
+
+def unpack_masks(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The bool array packed by pack_masks."""
+    shape = tuple(int(s) for s in arrays["shape"])
+    return np.unpackbits(arrays["bits"], count=int(np.prod(shape))).reshape(shape).view(bool)
+
+
 def stack_or_empty(masks: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
     """N×H×W bool from a list of H×W masks (0×H×W when the list is empty)."""
     if not masks:

@@ -25,7 +25,7 @@ import numpy as np
 from lcrp_core.backends.base import Backend, Proposals, config_hash
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data.model import Dataset, Video
-from lcrp_core.masks import mask_hash
+from lcrp_core.masks import mask_hash, pack_masks, unpack_masks
 from lcrp_core.versions import package_versions
 
 
@@ -76,6 +76,8 @@ class Memo:
     def _size(value) -> int:
         if isinstance(value, Proposals):
             return value.masks.nbytes + value.quality.nbytes + value.features.nbytes
+        if isinstance(value, tuple):
+            return 64
         return sum(v.nbytes for v in value.values()) if isinstance(value, dict) else value.nbytes
 
     def __contains__(self, key: str) -> bool:
@@ -121,15 +123,6 @@ class CacheScope:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _pack(masks: np.ndarray) -> dict[str, np.ndarray]:
-    return {"bits": np.packbits(masks.astype(bool), axis=None), "shape": np.asarray(masks.shape)}
-
-
-def _unpack(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    shape = tuple(int(s) for s in arrays["shape"])
-    return np.unpackbits(arrays["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
 
 
 @dataclass
@@ -189,12 +182,21 @@ class VideoFeatures:
             return np.zeros(0, dtype=np.float32)
         return np.asarray(self.backend.score(props, self.text_feature(text)), dtype=np.float64)
 
+    def derived(self, kind: str, parts: tuple, compute):
+        """A value the stages derive from cached features (Core's choice, Path's output),
+        memoized in memory by ``parts`` (which must determine it); never written to disk."""
+        digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+        key = self._key(self.scope.tracks, kind, digest)
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
     def refine(self, t: int, mask: np.ndarray) -> np.ndarray:
         """One refinement round of ``mask`` on frame t (memoized by mask content)."""
         return self._cached(
             self._key(self.scope.tracks, "refine", f"{t:05d}-{mask_hash(mask)}"),
             lambda: np.asarray(self.backend.refine(self.video, t, mask), dtype=bool),
-            lambda m: (_pack(m), {}), lambda a, m: _unpack(a), "refines")
+            lambda m: (pack_masks(m), {}), lambda a, m: unpack_masks(a), "refines")
 
     def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
         """Tracks S×T×H×W of ``seeds`` on frame t; the seeds not cached yet share one backend pass."""
@@ -203,10 +205,10 @@ class VideoFeatures:
         found: dict[str, np.ndarray] = {}
         for key in dict.fromkeys(keys):
             if key in self.memo:
-                found[key] = _unpack(self.memo[key])
+                found[key] = unpack_masks(self.memo[key])
             elif self.store is not None and (entry := self.store.get(key)) is not None:
                 self.memo[key] = entry.arrays
-                found[key] = _unpack(entry.arrays)
+                found[key] = unpack_masks(entry.arrays)
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
         if todo:
@@ -216,7 +218,7 @@ class VideoFeatures:
             self.counters.propagation_passes += 1
             for key, track in zip(todo, tracks, strict=True):
                 found[key] = track
-                self.memo[key] = packed = _pack(track)
+                self.memo[key] = packed = pack_masks(track)
                 if self.store is not None:
                     self.store.put(key, packed, {"frame": t})
                 self.counters.tracks_computed += 1

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lcrp_core.masks import bbox_xyxy, iou, remove_small_regions
+from lcrp_core.masks import (
+    bbox_xyxy,
+    iou,
+    mask_hash,
+    pack_masks,
+    remove_small_regions,
+    unpack_masks,
+)
 from lcrp_core.pipeline.params import Params
 
 #: Refinement stops once a round's output overlaps its input by more than this IoU.
@@ -44,11 +51,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Anchor:
-    """Core's choice: the candidate, its support and its track (T×H×W bool)."""
+    """Core's choice: the candidate and its support."""
 
     candidate: Candidate
     support: float
-    track: np.ndarray
 
 
 def sample_frames(num_frames_video: int, n: int) -> np.ndarray:
@@ -115,14 +121,21 @@ def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
     top = candidates[:params.top_k]
     if not top:
         return None
-    tracks = np.empty((len(top), feats.num_frames, *top[0].mask.shape), dtype=bool)
-    for t in sorted({c.frame for c in top}):
-        idx = [i for i, c in enumerate(top) if c.frame == t]
-        tracks[idx] = feats.tracks(t, [top[i].mask for i in idx])
     scores = np.array([c.score for c in top])
-    support = support_scores(scores, tracks)
-    best = int(np.argmax(scores + params.support_weight * support))
-    return Anchor(top[best], float(support[best]), tracks[best])
+
+    def choose() -> tuple[int, float]:
+        tracks = np.empty((len(top), feats.num_frames, *top[0].mask.shape), dtype=bool)
+        for t in sorted({c.frame for c in top}):
+            idx = [i for i, c in enumerate(top) if c.frame == t]
+            tracks[idx] = feats.tracks(t, [top[i].mask for i in idx])
+        support = support_scores(scores, tracks)
+        best = int(np.argmax(scores + params.support_weight * support))
+        return best, float(support[best])
+
+    # the choice depends only on the candidates' seeds, their scores and λ
+    parts = (tuple((c.frame, mask_hash(c.mask)) for c in top), scores.tobytes(), params.support_weight)
+    best, support = feats.derived("core", parts, choose)
+    return Anchor(top[best], support)
 
 
 def min_region_area(params: Params, size: tuple[int, int]) -> float:
@@ -146,11 +159,15 @@ def refine(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
 
 def path(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
     """The refined anchor propagated over every frame, δ-filtered: T×H×W bool."""
-    track = feats.tracks(frame, [mask])[0]
     area = min_region_area(params, mask.shape)
-    if area <= 0:
-        return track
-    return np.stack([remove_small_regions(m, area) for m in track])
+
+    def propagate() -> dict[str, np.ndarray]:
+        track = feats.tracks(frame, [mask])[0]
+        if area > 0:
+            track = np.stack([remove_small_regions(m, area) for m in track])
+        return pack_masks(track)
+
+    return unpack_masks(feats.derived("path", (frame, mask_hash(mask), area), propagate))
 
 
 @dataclass(frozen=True)
