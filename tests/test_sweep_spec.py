@@ -223,11 +223,11 @@ def test_missing_dataset_root(tmp_path):
 
 
 def test_file_errors(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read sweep spec"):
+    with pytest.raises(ConfigError, match="absent.yaml: sweep spec not found"):
         load_spec(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("study: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML at line 2, column 1"):
         load_spec(bad)
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping"):

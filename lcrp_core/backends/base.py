@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
 
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError
 from lcrp_core.masks import rle_decode, rle_encode
+from lcrp_core.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,7 @@ def load_backend_config(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read backend config ({exc.strerror})", path=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", path=path) from exc
+    data = read_yaml(path, what="backend config")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from typing import Any
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import SHORT_NAMES
 from lcrp_core.report.fmt import format_number, parse_delta
+from lcrp_core.yamlfile import read_yaml
 
 TABLE_FORMATS = ("md", "html", "tex")
 PLOT_FORMATS = ("png", "pdf")
@@ -110,21 +111,8 @@ class ReportSpec:
 
 def load_spec(path: str | Path) -> ReportSpec:
     """Read and validate a report spec (YAML)."""
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("report spec not found", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read report spec ({exc.strerror})", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", path=path) from None
+    data = read_yaml(path, what="report spec")
     return parse_spec(data, path=path)
 
 

@@ -21,13 +21,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
+from lcrp_core.yamlfile import read_yaml
 
 #: Sweep kinds: exactly one of these keys is present in a spec.
 KINDS = ("grid", "points", "tpe")
@@ -239,12 +238,7 @@ def load_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
     data, e.g. the shipped paper specs in tests).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read sweep spec ({exc.strerror})", path=path) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())}", path=path) from exc
+    data = read_yaml(path, what="sweep spec")
     return parse_spec(data, source=str(path), check_root=check_root)
 
 
