@@ -94,3 +94,24 @@ def test_extract_errors_are_one_line(tmp_path, capsys):
                "--backend-config", str(cfg)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no_such_knob" in err[0], err
+
+
+@pytest.mark.models
+def test_extract_with_sam2_clip_random_init_on_a_tiny_video(tmp_path, caplog):
+    pytest.importorskip("sam2", reason="the [models] extra (sam2, open_clip) is not installed")
+    pytest.importorskip("open_clip", reason="the [models] extra (sam2, open_clip) is not installed")
+    root = generate(tmp_path / "tiny", videos=1, seed=2, frames=3, size=(64, 96))
+    cfg = tmp_path / "sam2.yaml"
+    cfg.write_text("image_size: 256\npoints_per_side: 4\npred_iou_thresh: 0.0\n"
+                   "stability_score_thresh: 0.0\nclip_image_size: 64\n")
+    cache = tmp_path / "cache"
+    argv = ["extract", "--dataset", "mevis", "--root", str(root), "--split", "valid",
+            "--backend", "sam2-clip", "--backend-config", str(cfg), "--random-init",
+            "--cache-dir", str(cache)]
+    assert main(argv) == 0
+    assert "random" in caplog.text.lower(), "random weights are announced loudly"
+    entries = proposal_entries(cache)
+    assert len(entries) == 3 and all("sam2-clip-" in str(p) for p in entries)
+    stamps = [p.stat().st_mtime_ns for p in entries]
+    assert main(argv) == 0
+    assert [p.stat().st_mtime_ns for p in entries] == stamps, "a second run is skipped"
