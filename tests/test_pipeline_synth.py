@@ -103,3 +103,24 @@ def test_lcrp_run_rejects_an_unreadable_video(tmp_path, capsys):
     rc = main(["run", "--video", str(bad), "--text", "the dog", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and len(err) == 1 and str(bad) in err[0], err
+
+
+def test_lcrp_run_reads_a_video_file_and_writes_an_mp4_overlay(synth, tmp_path):
+    import cv2
+
+    from lcrp_core.data.io import read_rgb
+    frames = [read_rgb(p) for p in sorted(next((synth / "valid" / "JPEGImages").iterdir()).iterdir())]
+    clip = tmp_path / "clip.mp4"
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["-q", "run", "--video", str(clip), "--text", "the blue square", "--out", str(out),
+                 "--preset", "findtrack", "--overlay", "overlay.mp4",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert len(list((out / "masks").iterdir())) == len(frames)
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    cap.release()
