@@ -99,3 +99,14 @@ def test_small_region_filter_matches_a_full_frame_reference(seed):
         mask[:, :20] = False  # objects away from the border, too
     for min_area in (2, 7, 30):
         assert (remove_small_regions(mask, min_area) == _reference_filter(mask, min_area)).all()
+
+
+def test_round_trip_keeps_every_shape_and_dtype():
+    arrays = {"scalar": np.array(3), "f": np.array(0.25), "empty": np.zeros((0, 4, 5), bool),
+              "fortran": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3)),
+              "u8": np.arange(5, dtype=np.uint8)}
+    out = decode_entry(encode_entry(arrays, {"k": [1, 2]}))
+    for name, a in arrays.items():
+        assert out.arrays[name].shape == a.shape and out.arrays[name].dtype == a.dtype
+        np.testing.assert_array_equal(out.arrays[name], a)
+    assert out.meta == {"k": [1, 2]}

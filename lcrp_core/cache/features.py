@@ -43,6 +43,8 @@ class Counters:
     tracks_computed: int = 0
     tracks_loaded: int = 0
     propagation_passes: int = 0
+    derived_computed: int = 0   # Core choices and Path outputs (no backend call)
+    derived_loaded: int = 0
     scores_computed: int = 0  # videos scored (Path + metrics)
     scores_reused: int = 0    # videos whose decisions were scored before: nothing recomputed
 
@@ -76,8 +78,6 @@ class Memo:
     def _size(value) -> int:
         if isinstance(value, Proposals):
             return value.masks.nbytes + value.quality.nbytes + value.features.nbytes
-        if isinstance(value, tuple):
-            return 64
         return sum(v.nbytes for v in value.values()) if isinstance(value, dict) else value.nbytes
 
     def __contains__(self, key: str) -> bool:
@@ -182,14 +182,12 @@ class VideoFeatures:
             return np.zeros(0, dtype=np.float32)
         return np.asarray(self.backend.score(props, self.text_feature(text)), dtype=np.float64)
 
-    def derived(self, kind: str, parts: tuple, compute):
-        """A value the stages derive from cached features (Core's choice, Path's output),
-        memoized in memory by ``parts`` (which must determine it); never written to disk."""
+    def derived(self, kind: str, parts: tuple, compute) -> dict[str, np.ndarray]:
+        """Arrays the stages derive from cached features (Core's choice, Path's output), memoized
+        (in memory and in the cache) by ``parts``, which must determine them."""
         digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
-        key = self._key(self.scope.tracks, kind, digest)
-        if key not in self.memo:
-            self.memo[key] = compute()
-        return self.memo[key]
+        return self._cached(self._key(self.scope.tracks, kind, digest), compute,
+                            lambda v: (v, {}), lambda a, m: a, "derived")
 
     def refine(self, t: int, mask: np.ndarray) -> np.ndarray:
         """One refinement round of ``mask`` on frame t (memoized by mask content)."""

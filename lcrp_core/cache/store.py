@@ -1,7 +1,7 @@
 """A file cache of checksummed entries with atomic writes.
 
-An entry is one file: a magic line, the sha256 of the body, then the body (an ``.npz`` archive
-of the entry's arrays plus its JSON metadata). Writes go to a temporary file in the same folder
+An entry is one file: a magic line, the sha256 of the body, then the body (the entry's JSON
+metadata and array index, then the arrays' raw bytes, zlib-compressed). Writes go to a temporary file in the same folder
 and are renamed into place, so a reader sees either the whole entry or none. Every load verifies
 the checksum; a corrupt or truncated entry is reported in one line, deleted and treated as
 missing, so the caller recomputes it — it is never used.
@@ -10,11 +10,11 @@ missing, so the caller recomputes it — it is never used.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +24,8 @@ import numpy as np
 
 log = logging.getLogger("lcrp.cache")
 
-MAGIC = b"LCRPCACHE1\n"
+MAGIC = b"LCRPCACHE2\n"
 SUFFIX = ".lcrp"
-_META = "__meta__"
 
 
 class CorruptEntry(Exception):
@@ -40,11 +39,19 @@ class Entry:
 
 
 def encode_entry(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    payload = {k: np.asarray(v) for k, v in arrays.items()}
-    payload[_META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    np.savez_compressed(buf, **payload)
-    body = buf.getvalue()
+    """Header (JSON: the metadata and each array's name, dtype, shape and byte range), then the
+    arrays' raw bytes, zlib-compressed; prefixed by the magic line and the body's sha256."""
+    index, chunks, offset = [], [], 0
+    for name, value in arrays.items():
+        a = np.asarray(value)  # tobytes() writes C order whatever the layout
+        if a.dtype.hasobject:
+            raise TypeError(f"cache entries hold plain arrays, not {a.dtype} ({name})")
+        index.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
+                      "nbytes": a.nbytes})
+        chunks.append(a.tobytes())
+        offset += a.nbytes
+    header = json.dumps({"meta": meta, "arrays": index}, sort_keys=True).encode()
+    body = zlib.compress(len(header).to_bytes(8, "little") + header + b"".join(chunks), 3)
     return MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
 
 
@@ -55,13 +62,17 @@ def decode_entry(blob: bytes) -> Entry:
     digest, body = blob[len(MAGIC):head - 1].decode("ascii", "replace"), blob[head:]
     if hashlib.sha256(body).hexdigest() != digest:
         raise CorruptEntry("checksum mismatch")
-    try:
-        with np.load(io.BytesIO(body), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(arrays.pop(_META).tobytes().decode())
-    except Exception as exc:  # a verified body that still does not parse is corrupt too
+    try:  # a verified body that still does not parse is corrupt too
+        raw = zlib.decompress(body)
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        data = memoryview(raw)[8 + n:]
+        arrays = {a["name"]: np.frombuffer(data[a["offset"]:a["offset"] + a["nbytes"]],
+                                           dtype=np.dtype(a["dtype"])).reshape(a["shape"]).copy()
+                  for a in header["arrays"]}
+        return Entry(arrays, header["meta"])
+    except (zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntry(f"unreadable body ({exc})") from exc
-    return Entry(arrays, meta)
 
 
 class CacheStore:

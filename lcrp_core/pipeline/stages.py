@@ -123,19 +123,19 @@ def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
         return None
     scores = np.array([c.score for c in top])
 
-    def choose() -> tuple[int, float]:
+    def choose() -> dict[str, np.ndarray]:
         tracks = np.empty((len(top), feats.num_frames, *top[0].mask.shape), dtype=bool)
         for t in sorted({c.frame for c in top}):
             idx = [i for i, c in enumerate(top) if c.frame == t]
             tracks[idx] = feats.tracks(t, [top[i].mask for i in idx])
         support = support_scores(scores, tracks)
         best = int(np.argmax(scores + params.support_weight * support))
-        return best, float(support[best])
+        return {"best": np.array(best), "support": np.array(support[best])}
 
     # the choice depends only on the candidates' seeds, their scores and λ
     parts = (tuple((c.frame, mask_hash(c.mask)) for c in top), scores.tobytes(), params.support_weight)
-    best, support = feats.derived("core", parts, choose)
-    return Anchor(top[best], support)
+    choice = feats.derived("core", parts, choose)
+    return Anchor(top[int(choice["best"])], float(choice["support"]))
 
 
 def min_region_area(params: Params, size: tuple[int, int]) -> float:
