@@ -20,9 +20,11 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
+from sam2 import sam2_video_predictor
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 from sam2.sam2_video_predictor import SAM2VideoPredictor
 from sam2.utils.transforms import SAM2Transforms
@@ -322,7 +324,9 @@ def track(model: SAM2VideoPredictor, state: dict, t: int, seeds: np.ndarray) -> 
     for obj_id, seed in enumerate(seeds):
         model.add_new_mask(state, frame_idx=t, obj_id=obj_id, mask=torch.from_numpy(seed))
     out = np.zeros((len(seeds), state["num_frames"], *seeds.shape[1:]), dtype=bool)
-    for reverse in (False, True):
-        for f, _, logits in model.propagate_in_video(state, start_frame_idx=t, reverse=reverse):
-            out[:, f] = (logits[:, 0] > 0.0).cpu().numpy()
+    # sam2 draws its own "propagate in video" bar on every pass; extraction and sweeps draw theirs
+    with mock.patch.object(sam2_video_predictor, "tqdm", lambda frames, **_: frames):
+        for reverse in (False, True):
+            for f, _, logits in model.propagate_in_video(state, start_frame_idx=t, reverse=reverse):
+                out[:, f] = (logits[:, 0] > 0.0).cpu().numpy()
     return out
