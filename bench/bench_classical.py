@@ -17,13 +17,13 @@ Writes bench/results/classical.json. Run: python -m bench classical
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import write_result
 from lcrp_core.backends.classical import ClassicalBackend
 from lcrp_core.data import load_dataset
 from lcrp_core.data.synth import generate
@@ -119,9 +119,7 @@ def main() -> dict:
     print(f"  quality: proposal recall {result['proposal_recall']:.3f}, top-1 grounding "
           f"{result['grounding_top1']:.3f} (Locate score {result['locate_top1']:.3f}), "
           f"propagation IoU {result['propagation_iou']:.3f}")
-    out = Path(__file__).parent / "results" / "classical.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result("classical", result)
     return result
 
 

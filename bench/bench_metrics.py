@@ -15,7 +15,6 @@ Run: python -m bench metrics
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bench import write_result
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects, Video
 from lcrp_core.metrics import Evaluator, PreparedGT, PreparedPred, score_pair
 from tests.test_metrics import ref_jf_stack, ref_statistics
@@ -159,9 +159,7 @@ def main() -> dict:
               f"{dj:10.1e}{df:10.1e}")
     print(f"  per-frame max |ΔJ| {frame_diff_j:.1e}, |ΔF| {frame_diff_f:.1e} (target < 1e-9); "
           f"target warm speedup >= 3x")
-    out = Path(__file__).parent / "results" / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result("metrics", result)
     return result
 
 

@@ -7,11 +7,11 @@ Run: python -m bench pipeline
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from bench import write_result
 from lcrp_core.data.synth import generate
 from lcrp_core.pipeline import PRESETS, EvalContext, Params
 
@@ -83,9 +83,7 @@ def main() -> dict:
     print(f"  {'cached, next trial in a worker':<34}{t_cached:8.2f} s   ({t_cold / t_cached:.1f}x cheaper; target >= 20x)")
     print(f"  {'seed point lists (' + str(points) + ' configs)':<34}{t_sweep:8.2f} s   "
           f"track-cache hit rate {hit_rate:.1%} ({c.tracks_computed} of {c.tracks_requested} computed)")
-    out = Path(__file__).parent / "results" / "pipeline.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result("pipeline", result)
     return result
 
 

@@ -14,12 +14,13 @@ Run: python -m bench report
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import write_result
 
 CELLS, REPEATS, VIDEOS, EXPRESSIONS = 100, 3, 50, 400
 
@@ -120,11 +121,9 @@ def main() -> None:
         print(f"  {name:<{width}}  {seconds * 1000:8.1f} ms")
     print(f"  lcrp read vs optuna load_study().trials: {ratio:.1f}× faster "
           f"(target ≥ 1.5×); table path {rows['read + aggregate + 3 formats']:.2f} s (target < 2 s)")
-    out = Path(__file__).parent / "results" / "report.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cells": CELLS, "repeats": REPEATS, "videos": VIDEOS,
-                               "expressions": EXPRESSIONS, "seconds": rows,
-                               "read_speedup_vs_optuna": ratio}, indent=2) + "\n")
+    write_result("report", {"cells": CELLS, "repeats": REPEATS, "videos": VIDEOS,
+                            "expressions": EXPRESSIONS, "seconds": rows,
+                            "read_speedup_vs_optuna": ratio})
 
 
 if __name__ == "__main__":

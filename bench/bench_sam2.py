@@ -19,16 +19,14 @@ Run: python -m bench sam2   (LCRP_BENCH_THREADS=n sets torch's intra-op threads)
 
 from __future__ import annotations
 
-import json
 import os
 import resource
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
+from bench import write_result
 from lcrp_core.backends.sam2_clip import Sam2ClipBackend
 from lcrp_core.data.model import Video
 
@@ -204,12 +202,7 @@ def main() -> dict:
         cells = [fmt.format(r[key]) if key in r else f"{'-':>10}" for r in (f32, b16)]
         print(f"  {label:<40}{''.join(cells)}")
     print(f"  process peak RSS {result['process_peak_rss_mb']:.0f} MB")
-    out = Path(__file__).parent / "results" / "sam2.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(result, tmp, indent=2)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, out)
+    write_result("sam2", result)
     return result
 
 

@@ -9,12 +9,12 @@ Run: python -m bench sweep
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from bench import write_result
 from lcrp_core.data.synth import generate
 from lcrp_core.pipeline import EvalContext
 from lcrp_core.sweep.driver import run_sweep
@@ -77,11 +77,7 @@ def main() -> dict:
         print(f"  {name:<24}{r['wall_s']:8.2f} s   overhead {r['overhead_per_trial_s'] * 1000:6.0f} ms/trial"
               f"   records {r['bookkeeping_per_trial_s'] * 1000:5.0f} ms/trial"
               + (f"   speedup {one / r['wall_s']:.2f}x" if name.startswith("2") else ""))
-    out = Path(__file__).parent / "results" / "sweep.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    os.replace(tmp_out, out)
+    write_result("sweep", result)
     return result
 
 
