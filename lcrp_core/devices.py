@@ -21,8 +21,17 @@ def parse_devices(spec: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def pin_device(device: str) -> str:
     """Pin this process to ``device`` (before torch is imported): ``cuda:3`` sets
-    CUDA_VISIBLE_DEVICES=3 and returns ``cuda:0``, the name of that GPU inside this process."""
+    CUDA_VISIBLE_DEVICES=3 and returns ``cuda:0``, the name of that GPU inside this process.
+    Where a scheduler already set CUDA_VISIBLE_DEVICES, ``cuda:N`` is the N-th GPU it lists."""
     if device == "cpu":
         return "cpu"
-    os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+    index = int(device.split(":", 1)[1])
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if visible:
+        if index >= len(visible):
+            raise ConfigError(f"{device} is not among the {len(visible)} GPU(s) in "
+                              f"CUDA_VISIBLE_DEVICES={','.join(visible)}", key="devices")
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible[index]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
     return "cuda:0"
