@@ -6,7 +6,7 @@ import pytest
 
 from lcrp_core.cli import main
 from lcrp_core.data.synth import generate
-from lcrp_core.pipeline import EvalContext, Params
+from lcrp_core.pipeline import EvalContext, Params, evaluate
 
 #: the seed's ablation values (Ref-DAVIS17 and MeViS), each swept around the base N=10, K=3, H=3, δ=0.3 %
 SEED_VALUES = {"N": [5, 7, 10], "K": [3, 5, 10], "H": [1, 2, 3], "delta": [0.001, 0.002, 0.003]}
@@ -47,6 +47,10 @@ def test_jf_is_neither_trivial_nor_saturated_and_repeats_compute_nothing(ctx, sy
     assert cold_again.counters.computed == 0, cold_again.counters
     assert cold_again.counters.derived_loaded > 0, "Core choices and Path outputs come from the cache"
     assert cold_again.JF == first.JF
+
+    # the one-shot form gives the same scores
+    one_shot = evaluate(ctx.dataset, ctx.backend, BASE, "per-expression", cache_dir=ctx.store.root)
+    assert one_shot.JF == first.JF and one_shot.counters.computed == 0
 
 
 @pytest.mark.parametrize("name", ["N", "K", "H", "delta"])

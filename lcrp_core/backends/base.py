@@ -118,10 +118,10 @@ class Backend(abc.ABC):
         """Release models and per-video state (default: nothing to release)."""
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-able mapping."""
+def config_hash(config: Mapping[str, Any], *, digits: int = 12) -> str:
+    """Stable short hash (sha256, ``digits`` hex digits) of the canonical JSON of a mapping."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return hashlib.sha256(blob.encode()).hexdigest()[:digits]
 
 
 def resolve_config(where: str, defaults: Mapping[str, Any], config: Mapping[str, Any]) -> dict:

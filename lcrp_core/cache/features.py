@@ -7,10 +7,12 @@ Cache layout under the cache root (each file a checksummed entry, see store.py):
     <dataset key>/<backend>-<config hash>-v<versions hash>/_text/<text hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/tracks/<t>-<seed hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/refine/<t>-<mask hash>.lcrp
+    <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/{core,path}/<digest>.lcrp
 
 Tracks and refinements are content-addressed by (video, frame, seed-mask hash, propagator
 config): every trial that picks the same seed mask shares them, and config keys that only
-change proposals do not invalidate them.
+change proposals do not invalidate them. Core's choices and Path's outputs are keyed by a
+digest of what determines them (see pipeline/stages.py).
 """
 
 from __future__ import annotations

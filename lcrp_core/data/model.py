@@ -125,11 +125,3 @@ class Dataset:
         """Stable identity for cache keys: kind, split and a hash of the resolved root."""
         digest = hashlib.sha256(str(Path(self.root).resolve()).encode()).hexdigest()[:10]
         return f"{self.kind}-{self.split}-{Path(self.root).resolve().name}-{digest}"
-
-    def subset(self, names: Sequence[str]) -> Dataset:
-        """The same dataset restricted to ``names`` (in that order)."""
-        missing = [n for n in names if n not in self.videos]
-        if missing:
-            raise DataError(f"unknown video(s) {missing}; the split has {len(self.videos)} videos",
-                            path=self.root)
-        return Dataset(self.kind, self.root, self.split, {n: self.videos[n] for n in names})

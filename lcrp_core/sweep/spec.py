@@ -12,15 +12,14 @@ in, so the same parser reads it back. :meth:`SweepSpec.hash` covers only what ch
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
@@ -200,8 +199,7 @@ class SweepSpec:
 
     def hash(self) -> str:
         """sha256 (16 hex digits) of the canonical JSON of :meth:`result_defining`."""
-        blob = json.dumps(self.result_defining(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return config_hash(self.result_defining(), digits=16)
 
     def with_root(self, root: str | Path) -> SweepSpec:
         """The same spec with another dataset root (``--root``)."""
