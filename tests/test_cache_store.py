@@ -17,7 +17,8 @@ def test_round_trip_arrays_and_meta(tmp_path):
     np.testing.assert_array_equal(entry.arrays["b"], arrays["b"])
     assert entry.meta == {"rles": [{"size": [2, 2]}], "k": 1}
     assert store.get("ds/backend/video/proposals/00002") is None
-    assert not list(tmp_path.rglob(".tmp-*")), "no temporary file is left behind"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["00001.lcrp"], \
+        "no temporary file is left behind"
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "header", "empty"])

@@ -159,7 +159,7 @@ def cache_summary(root: str | Path) -> list[dict[str, Any]]:
         return rows
     for ds_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for scope_dir in sorted(p for p in ds_dir.iterdir() if p.is_dir()):
-            files = [p for p in scope_dir.rglob("*.lcrp") if not p.name.startswith(".tmp-")]
+            files = list(CacheStore(scope_dir).entries())
             videos = sum(1 for p in scope_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
             rows.append({"dataset": ds_dir.name, "scope": scope_dir.name, "videos": videos,
                          "entries": len(files), "bytes": sum(p.stat().st_size for p in files)})

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lcrp_core.data.io import atomic_open
 
 log = logging.getLogger("lcrp.cache")
 
@@ -103,23 +103,14 @@ class CacheStore:
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
         """Write an entry atomically (temporary file in the same folder, then rename)."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        blob = encode_entry(arrays, meta or {})
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self.path(key)) as fh:
+            fh.write(encode_entry(arrays, meta or {}))
 
     def entries(self, prefix: str = "") -> Iterator[Path]:
-        """Every entry file under ``root/prefix`` (temporary files excluded)."""
+        """Every entry file under ``root/prefix``."""
         base = self.root / prefix
         if base.is_dir():
-            yield from (p for p in sorted(base.rglob(f"*{SUFFIX}")) if not p.name.startswith(".tmp-"))
+            yield from sorted(base.rglob(f"*{SUFFIX}"))  # temporary files end in .tmp
 
     def verify(self, prefix: str = "") -> Iterator[tuple[Path, str | None]]:
         """(path, problem or None) for every entry under ``prefix``; nothing is deleted."""
