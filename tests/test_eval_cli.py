@@ -17,6 +17,12 @@ from tests.fixtures import make_davis_dataset, make_mevis_dataset
 from tests.test_metrics import ref_jf_stack, ref_statistics
 
 
+@pytest.fixture(autouse=True)
+def one_process(monkeypatch):
+    """Score videos in this process unless a test asks for --jobs (process start-up is slow)."""
+    monkeypatch.setattr("lcrp_core.commands.eval._default_jobs", lambda: 1)
+
+
 def write_folder(root: Path, video: str, labels: np.ndarray) -> None:
     for t, label in enumerate(labels):
         write_label_png(root / video / f"{t:05d}.png", label)
@@ -87,7 +93,7 @@ def test_davis_unsupervised_annotation_sets_match_the_api(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"J&F {expected.JF:.1f}   J {expected.J:.1f}   F {expected.F:.1f}" in text
 
-    # one plain label-map folder (no anno_<a>) is one set; void counts as background unless excluded
+    # one plain label-map folder (no anno_<a>) is one set
     out = tmp_path / "plain.csv"
     assert main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred" / "anno_2"),
                  "--protocol", "davis-unsupervised", "--out", str(out), "-q"]) == 0
@@ -102,12 +108,17 @@ def test_void_option_changes_the_davis_scores(tmp_path):
     for v in gt:
         write_folder(tmp_path / "gt", v, gt[v])
         write_folder(tmp_path / "pred", v, pred[v])
-    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
-            "--protocol", "davis-unsupervised", "-q"]
-    assert main([*args, "--out", str(tmp_path / "bg.csv")]) == 0
-    assert main([*args, "--out", str(tmp_path / "ex.csv"), "--exclude-void"]) == 0
+    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q"]
+    unsup = [*args, "--protocol", "davis-unsupervised"]
+    assert main([*unsup, "--out", str(tmp_path / "default.csv")]) == 0     # void excluded
+    assert main([*unsup, "--out", str(tmp_path / "bg.csv"), "--void", "background"]) == 0
+    assert float(read_csv(tmp_path / "default.csv")["a/anno0/obj1"]["J"]) == 100.0
     assert float(read_csv(tmp_path / "bg.csv")["a/anno0/obj1"]["J"]) < 100.0
-    assert float(read_csv(tmp_path / "ex.csv")["a/anno0/obj1"]["J"]) == 100.0
+    semi = [*args, "--protocol", "davis-semi"]
+    assert main([*semi, "--out", str(tmp_path / "semi.csv")]) == 0         # void as background
+    assert main([*semi, "--out", str(tmp_path / "semi_ex.csv"), "--void", "exclude"]) == 0
+    assert float(read_csv(tmp_path / "semi.csv")["a/obj1"]["J"]) < 100.0
+    assert float(read_csv(tmp_path / "semi_ex.csv")["a/obj1"]["J"]) == 100.0
 
 
 def test_per_expression_on_a_mevis_root(tmp_path, capsys):
@@ -160,7 +171,7 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
         write_folder(tmp_path / "pred", v, np.where(gt[v] == 255, 0, gt[v]).astype(np.uint8))
     args = {"protocol": ["--protocol", "davis"], "label": ["--protocol", "davis-semi"],
             "gt": ["--protocol", "davis-semi"], "void-option": ["--protocol", "per-expression",
-                                                                   "--exclude-void"]}[case]
+                                                                   "--void", "exclude"]}[case]
     gt_dir = tmp_path / ("missing" if case == "gt" else "gt")
     if case == "label":
         bad = gt["b"][2].copy()
@@ -176,5 +187,5 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
     expected = {"protocol": "--protocol: expected one of",
                 "label": f"{tmp_path / 'pred' / 'b' / '00001.png'}: predicted label(s) [7, 255]",
                 "gt": f"{gt_dir}: ground-truth annotation folder not found",
-                "void-option": "exclude_void: the per-expression protocol has no void"}[case]
+                "void-option": "--void: the per-expression protocol has no void"}[case]
     assert expected in err

@@ -13,6 +13,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from lcrp_core.data import load_dataset
+from lcrp_core.data.labels import label_maps
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects, Video
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.metrics import (
@@ -23,7 +24,6 @@ from lcrp_core.metrics import (
     Stats,
     Summary,
     VideoScore,
-    label_maps,
 )
 from tests.fixtures import make_davis_dataset, make_mevis_dataset
 from tests.test_metrics import random_masks, ref_jf_stack, ref_statistics
@@ -117,12 +117,14 @@ def test_hungarian_matching_fixes_swapped_ids():
     assert per_expr.summarize([per_expr.score_video(video, swapped)]).J == 0.0   # no matching there
 
 
-def test_label_maps_give_overlaps_to_the_smallest_obj_id():
+def test_label_maps_follow_referformer_text_order():
     a = np.zeros((1, 2, 3), bool)
     a[0, 0, :2] = True
     b = np.zeros((1, 2, 3), bool)
     b[0, 0, 1:] = True
     np.testing.assert_array_equal(label_maps([(2, b), (1, a)], (1, 2, 3))[0], [[1, 1, 2], [0, 0, 0]])
+    # as text "10" < "2": object 10 is ranked first (label 1) and keeps the overlap
+    np.testing.assert_array_equal(label_maps([(2, a), (10, b)], (1, 2, 3))[0], [[2, 1, 1], [0, 0, 0]])
 
 
 def test_unmatched_ground_truth_objects_score_against_empty_masks():
@@ -172,16 +174,23 @@ def test_dataset_means_are_taken_per_set_then_over_sets():
     assert s.per_video == {"a": {"J": 50.0, "F": 50.0, "JF": 50.0}, "b": {"J": 0.0, "F": 0.0, "JF": 0.0}}
 
 
-def test_void_counts_as_background_unless_excluded():
-    labels = two_objects()
+def test_void_is_excluded_in_unsupervised_and_background_in_semi_by_default():
+    labels = two_objects(t=5)
     labels[:, 0, :] = 255                        # a void band along the top row
     video = make_video("v", labels, exps_one_set(1, 2))
     pred = {"0": (labels == 1) | (labels == 255), "1": labels == 2}   # object 1 spills into void
     ev = Evaluator(dataset(video), "davis-unsupervised")
+    assert ev.void == "exclude"
+    assert ev.summarize([ev.score_video(video, pred)]).J == 100.0     # as davis2017-evaluation
+    ev = Evaluator(dataset(video), "davis-unsupervised", void="background")
     s = ev.summarize([ev.score_video(video, pred)])
-    assert s.per_item["v/anno0/obj1"]["J"] == 100 * (9 / 17)          # as davis2017-evaluation
-    ev = Evaluator(dataset(video), "davis-unsupervised", exclude_void=True)
-    assert ev.summarize([ev.score_video(video, pred)]).J == 100.0
+    assert s.per_item["v/anno0/obj1"]["J"] == 100 * (9 / 17)
+    semi = {"1": pred["0"], "2": pred["1"]}
+    ev = Evaluator(dataset(video), "davis-semi")
+    assert ev.void == "background"
+    assert ev.summarize([ev.score_video(video, semi)]).per_item["v/obj1"]["J"] == 100 * (9 / 17)
+    ev = Evaluator(dataset(video), "davis-semi", void="exclude")
+    assert ev.summarize([ev.score_video(video, semi)]).J == 100.0
 
 
 def test_too_many_predicted_objects_is_an_error():
@@ -274,8 +283,10 @@ def test_errors_name_what_is_wrong():
     ds = dataset(video)
     with pytest.raises(ConfigError, match="protocol.*expected one of"):
         Evaluator(ds, "davis")
-    with pytest.raises(ConfigError, match="exclude_void"):
-        Evaluator(ds, "per-expression", exclude_void=True)
+    with pytest.raises(ConfigError, match="void: the per-expression protocol has no void"):
+        Evaluator(ds, "per-expression", void="exclude")
+    with pytest.raises(ConfigError, match=r"void: expected one of \['exclude', 'background'\]"):
+        Evaluator(ds, "davis-semi", void="ignore")
     ev = Evaluator(ds, "per-expression")
     with pytest.raises(DataError, match=r"v: .*missing expression\(s\) \['1'\]"):
         ev.score_video(video, {"0": labels == 1})
@@ -342,8 +353,9 @@ def ref_unsupervised(gt_labels: np.ndarray, pred_labels: np.ndarray, void_exclud
     return [(ref_statistics(j[r, c]), ref_statistics(f[r, c])) for r, c in zip(rows, cols)]
 
 
-@pytest.mark.parametrize("exclude_void", [False, True])
-def test_random_ref_davis_matches_the_reference(exclude_void):
+@pytest.mark.parametrize("void", ["background", "exclude"])
+def test_random_ref_davis_matches_the_reference(void):
+    exclude_void = void == "exclude"
     rng = np.random.default_rng(11 + exclude_void)
     videos, preds, gts = [], {}, {}
     for n in ("v1", "v2"):
@@ -357,7 +369,7 @@ def test_random_ref_davis_matches_the_reference(exclude_void):
         preds[n] = {e: random_masks(rng, 4, 24, 36) if rng.random() < 0.5 else
                     np.roll(labels == videos[-1].expressions[e].obj_ids[0], 1, axis=2)
                     for e in videos[-1].expressions}
-    ev = Evaluator(dataset(*videos), "davis-unsupervised", exclude_void=exclude_void)
+    ev = Evaluator(dataset(*videos), "davis-unsupervised", void=void)
     s = ev.summarize([ev.score_video(v, preds[v.name]) for v in videos])
 
     per_set = []

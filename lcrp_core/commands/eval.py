@@ -7,10 +7,13 @@ Layouts:
   ``Annotations_unsupervised/480p``); predictions are label maps ``<pred>/<video>/<frame>.png``
   for every ground-truth frame. For ``davis-unsupervised``, a ``--pred`` folder holding
   ``anno_0`` .. ``anno_3`` (the Ref-DAVIS17 layout ReferFormer and ``lcrp`` write) is scored
-  set by set and the sets are averaged.
+  set by set and the sets are averaged. ``davis-semi`` reads (and checks) only the frames it
+  scores: every frame but the first and the last, as davis2017-evaluation does.
 - ``per-expression``: ``--gt`` is a dataset root (``--dataset``, ``--split``; MeViS by default);
-  predictions are ``<pred>/<video>/<exp_id>/<frame>.png`` (0/255 or palette, non-zero =
-  foreground).
+  predictions are ``<pred>/<video>/<exp_id>/<frame>.png`` read as MeViS's ``eval_mevis.py``
+  reads them (OpenCV greyscale: grey, palette, RGB or 1-bit PNGs; non-zero = foreground).
+
+Videos are scored in parallel (``--jobs``, joblib); the result does not depend on the order.
 
 Writes one CSV row per scored object or expression (0–100, full precision), atomically.
 """
@@ -40,9 +43,12 @@ def register(sub, common) -> None:
                    help="per-item scores (default: <pred>/results.csv)")
     p.add_argument("--dataset", default="mevis", help="per-expression: dataset kind (default: %(default)s)")
     p.add_argument("--split", default=None, help="per-expression: split (default: the kind's default)")
-    p.add_argument("--exclude-void", action="store_true",
-                   help="davis-*: leave void pixels (255) out of J and F; davis2017-evaluation "
-                        "counts them as background")
+    p.add_argument("--void", choices=("exclude", "background"), default=None,
+                   help="davis-*: how ground-truth void pixels (255) are scored; default as "
+                        "davis2017-evaluation: excluded from J and F in davis-unsupervised, "
+                        "background in davis-semi")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="videos scored in parallel (default: every available core)")
     p.set_defaults(func=run)
 
 
@@ -105,22 +111,29 @@ def _prediction_paths(folder: Path, frames: list[str]) -> list[Path]:
     return require_files(folder, frames, ".png", what="prediction")
 
 
-def _score_davis(args, evaluator, video):
+def _score_semi(pred_root: Path, evaluator, video):
+    """davis-semi: only the scored frames (all but the first and the last) are read; the
+    unscored ends are passed as empty masks."""
     import numpy as np
 
     from lcrp_core.errors import DataError
 
-    pred_root = Path(args.pred)
-    if args.protocol == "davis-semi":
-        paths = _prediction_paths(pred_root / video.name, list(video.frame_names))
-        labels = _read_labels(paths)
-        obj_ids = evaluator.object_ids(video)
-        unknown = sorted(set(np.unique(labels).tolist()) - {0, *obj_ids})
-        if unknown:
-            t = next(t for t in range(len(labels)) if np.isin(labels[t], unknown).any())
-            raise DataError(f"predicted label(s) {unknown} are not ground-truth objects {list(obj_ids)}",
-                            path=paths[t])
-        return evaluator.score_video(video, {str(o): labels == o for o in obj_ids})
+    obj_ids = evaluator.object_ids(video)   # checks the video is long enough first
+    paths = _prediction_paths(pred_root / video.name, list(video.frame_names[1:-1]))
+    scored = _read_labels(paths)
+    unknown = sorted(set(np.unique(scored).tolist()) - {0, *obj_ids})
+    if unknown:
+        t = next(t for t in range(len(scored)) if np.isin(scored[t], unknown).any())
+        raise DataError(f"predicted label(s) {unknown} are not ground-truth objects {list(obj_ids)}",
+                        path=paths[t])
+    labels = np.zeros((len(scored) + 2, *scored.shape[1:]), dtype=np.uint8)
+    labels[1:-1] = scored
+    return evaluator.score_video(video, {str(o): labels == o for o in obj_ids})
+
+
+def _score_davis(pred_root: Path, evaluator, video):
+    if evaluator.protocol == "davis-semi":
+        return _score_semi(pred_root, evaluator, video)
     sets = {int(m.group(1)): p for p in pred_root.iterdir()
             if p.is_dir() and (m := _ANNO_DIR.fullmatch(p.name))} or {0: pred_root}
     return evaluator.score_label_maps(video, {
@@ -128,13 +141,67 @@ def _score_davis(args, evaluator, video):
         for a, folder in sorted(sets.items())})
 
 
-def _score_expressions(args, evaluator, video):
+def _read_masks(paths: list[Path]):
+    """T×H×W bool masks (non-zero grey = foreground) read as MeViS reads predictions."""
+    import numpy as np
+
+    from lcrp_core.data.io import read_grey_png
+    from lcrp_core.errors import DataError
+
+    first = read_grey_png(paths[0])
+    out = np.empty((len(paths), *first.shape), dtype=bool)
+    np.not_equal(first, 0, out=out[0])
+    for t, path in enumerate(paths[1:], start=1):
+        grey = read_grey_png(path)
+        if grey.shape != first.shape:
+            raise DataError(f"mask is {grey.shape[0]}×{grey.shape[1]}, {paths[0].name} is "
+                            f"{first.shape[0]}×{first.shape[1]}", path=path)
+        np.not_equal(grey, 0, out=out[t])
+    return out
+
+
+def _score_expressions(pred_root: Path, evaluator, video):
     if not video.expressions:
         return None
     return evaluator.score_video(video, {
-        exp_id: _read_labels(_prediction_paths(Path(args.pred) / video.name / exp_id,
-                                               list(video.frame_names))) != 0
+        exp_id: _read_masks(_prediction_paths(pred_root / video.name / exp_id,
+                                              list(video.frame_names)))
         for exp_id in video.expressions})
+
+
+def _score_one(dataset, protocol: str, void: str | None, pred_root: Path, name: str):
+    """One video's scores (None for a video without expressions); runs in a worker process."""
+    from lcrp_core.metrics import Evaluator
+
+    # each video is scored once: keep no prepared ground truth
+    evaluator = Evaluator(dataset, protocol, void=void, cache_bytes=0)
+    score = _score_expressions if protocol == "per-expression" else _score_davis
+    return score(pred_root, evaluator, dataset.videos[name])
+
+
+def _default_jobs() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _score_all(args, dataset) -> list:
+    """Every video's scores, in the dataset's order; videos in parallel over ``--jobs`` processes."""
+    from tqdm import tqdm
+
+    names = list(dataset.videos)
+    jobs = min(args.jobs or _default_jobs(), len(names))
+    bar = {"desc": "videos", "unit": "video", "total": len(names),
+           "disable": args.quiet or None, "leave": False}
+    call = (args.protocol, args.void, Path(args.pred))
+    if jobs <= 1:
+        results = [_score_one(dataset, *call, n) for n in tqdm(names, **bar)]
+    else:
+        from joblib import Parallel, delayed  # imported here: only parallel runs need it
+
+        parallel = Parallel(n_jobs=jobs, return_as="generator")
+        results = list(tqdm(parallel(delayed(_score_one)(dataset, *call, n) for n in names), **bar))
+    return [s for s in results if s is not None]
 
 
 def _write_csv(path: Path, scores) -> int:
@@ -157,8 +224,6 @@ def _write_csv(path: Path, scores) -> int:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     from lcrp_core.data import load_dataset
     from lcrp_core.data.io import require_dir
     from lcrp_core.errors import ConfigError
@@ -166,20 +231,17 @@ def run(args) -> int:
 
     if args.protocol not in PROTOCOLS:
         raise ConfigError(f"expected one of {list(PROTOCOLS)}, got {args.protocol!r}", key="--protocol")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"expected a positive number of processes, got {args.jobs}", key="--jobs")
+    if args.void is not None and args.protocol == "per-expression":
+        raise ConfigError("the per-expression protocol has no void pixels", key="--void")
     require_dir(args.pred, "prediction")
     if args.protocol == "per-expression":
         dataset = load_dataset(args.dataset, args.gt, args.split)
-        score = _score_expressions
     else:
         dataset = _annotation_dataset(Path(args.gt))
-        score = _score_davis
-    # each video is scored once: keep only the current video's prepared ground truth
-    evaluator = Evaluator(dataset, args.protocol, exclude_void=args.exclude_void, cache_bytes=0)
-    scores = []
-    for video in tqdm(dataset, desc="videos", unit="video", disable=args.quiet or None, leave=False):
-        s = score(args, evaluator, video)
-        if s is not None:
-            scores.append(s)
+    evaluator = Evaluator(dataset, args.protocol, void=args.void)
+    scores = _score_all(args, dataset)
     summary = evaluator.summarize(scores)
     out = Path(args.out) if args.out else Path(args.pred) / "results.csv"
     rows = _write_csv(out, scores)

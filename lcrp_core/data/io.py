@@ -25,7 +25,7 @@ from PIL import Image
 
 from lcrp_core.errors import DataError
 
-#: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit as 0/255.
+#: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit (1) as 0/1.
 _LABEL_MODES = ("P", "L", "1")
 
 #: The process umask (read once): written files get the permissions open() would give them.
@@ -83,16 +83,31 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def read_label_png(path: str | Path) -> np.ndarray:
-    """H×W uint8 label map: the palette index of a P-mode PNG, the grey value of an L-mode PNG
-    (a 1-bit PNG reads as 0/255). Other modes (RGB, 16-bit) are rejected."""
+    """H×W uint8 label map: the palette index of a P-mode PNG, the grey value of an L-mode PNG,
+    0/1 for a 1-bit PNG (what PIL writes for a bool array; ``np.array(Image.open(...))``, as
+    davis2017-evaluation and vos-benchmark read it, gives label 1). Other modes (RGB, 16-bit)
+    are rejected."""
     path = Path(path)
     img = _open_image(path)
     if img.mode not in _LABEL_MODES:
-        raise DataError(f"expected a palette (P) or greyscale (L) PNG label map, got mode {img.mode}",
-                        path=path)
-    if img.mode == "1":
-        img = img.convert("L")
-    return np.asarray(img, dtype=np.uint8)
+        raise DataError(f"expected a palette (P), greyscale (L) or 1-bit PNG label map, got mode "
+                        f"{img.mode}", path=path)
+    return np.asarray(img, dtype=np.uint8)  # mode "1" arrays are bool: 0/1
+
+
+def read_grey_png(path: str | Path) -> np.ndarray:
+    """H×W uint8 grey values of any image, exactly as MeViS's ``tools/eval_mevis.py`` reads a
+    prediction: ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)`` (RGB and palette images are
+    converted to luma, 16-bit ones scaled to 8 bits, a 1-bit PNG reads 0/255)."""
+    import cv2  # imported here: ~0.2 s of start-up that only this reader needs
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path=path)
+    grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise DataError("cannot decode image (OpenCV could not read it)", path=path)
+    return grey
 
 
 @contextmanager

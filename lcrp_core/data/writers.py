@@ -6,9 +6,9 @@
 - Ref-DAVIS17: ``<out>/anno_<a>/<video>/<frame>.png`` for each annotation set a = 0..3, a
   palette label map holding every expression of that set as its obj_id (ReferFormer's
   ``inference_davis.py`` layout; each ``anno_<a>`` folder is a results folder for
-  davis2017-evaluation's unsupervised task). ReferFormer resolves overlaps with an argmax
-  over the set's objects in obj_id order, which on binary masks gives a pixel to the
-  smallest obj_id; so does :func:`lcrp_core.metrics.protocols.label_maps`, used here.
+  davis2017-evaluation's unsupervised task), built by ReferFormer's rule
+  (:mod:`lcrp_core.data.labels`: objects ranked by obj_id as text, label = rank, the first in
+  that order keeps overlapping pixels).
 - Submission zips: Ref-YouTube-VOS ``Annotations/<video>/<exp_id>/<frame>.png`` (ReferFormer's
   docs: rename the output folder to ``Annotations`` and ``zip -r submission.zip Annotations``);
   MeViS ``<video>/<exp_id>/<frame>.png`` at the top of the zip (its README: the sample
@@ -27,9 +27,9 @@ import numpy as np
 
 from lcrp_core.data.davis import NUM_ANNO_SETS
 from lcrp_core.data.io import atomic_open, require_files, write_binary_png, write_label_png
+from lcrp_core.data.labels import davis_label_maps
 from lcrp_core.data.model import Dataset, Video
 from lcrp_core.errors import ConfigError, DataError
-from lcrp_core.metrics.protocols import label_maps
 
 #: Folder prefix inside each benchmark's submission zip.
 ZIP_PREFIX = {"ref-youtube-vos": "Annotations/", "mevis": ""}
@@ -59,19 +59,6 @@ def write_expression_masks(out_dir: str | Path, video_name: str, exp_id: str,
     folder = Path(out_dir) / video_name / exp_id
     for name, mask in zip(frame_names, masks):
         write_binary_png(folder / f"{name}.png", mask)
-
-
-def davis_label_maps(video: Video, masks: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
-    """Annotation set → T×H×W uint8 label map of its expressions' masks (label = obj_id).
-
-    ``masks`` maps every exp_id of the video to a T×H×W bool array. Overlaps follow
-    :func:`lcrp_core.metrics.protocols.label_maps` (the smallest obj_id keeps the pixel).
-    """
-    size = _check_masks(video.name, len(video), masks, list(video.expressions))
-    sets: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for exp_id, expr in video.expressions.items():
-        sets.setdefault(expr.anno_set, []).append((expr.obj_ids[0], np.asarray(masks[exp_id], bool)))
-    return {a: label_maps(sets[a], (len(video), *size)) for a in sorted(sets)}
 
 
 def write_davis_label_maps(out_dir: str | Path, video_name: str, frame_names: Sequence[str],

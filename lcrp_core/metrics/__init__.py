@@ -20,12 +20,20 @@ from lcrp_core.metrics.measures import (
     score_pair,
     seg2bmap,
 )
-from lcrp_core.metrics.protocols import MAX_PROPOSALS, PROTOCOLS, label_maps, match_unsupervised
+from lcrp_core.metrics.protocols import (
+    DEFAULT_VOID,
+    MAX_PROPOSALS,
+    PROTOCOLS,
+    VOID_MODES,
+    match_unsupervised,
+)
 from lcrp_core.metrics.stats import Stats, db_statistics, decay_bins
 
 __all__ = [
+    "DEFAULT_VOID",
     "MAX_PROPOSALS",
     "PROTOCOLS",
+    "VOID_MODES",
     "Evaluator",
     "ItemScore",
     "PreparedGT",
@@ -39,7 +47,6 @@ __all__ = [
     "disk",
     "f_measure",
     "jaccard",
-    "label_maps",
     "match_unsupervised",
     "score_pair",
     "seg2bmap",

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lcrp_core.data.labels import davis_label_maps
 from lcrp_core.data.model import Dataset, Video
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.metrics.measures import PreparedGT, PreparedPred, score_pair
-from lcrp_core.metrics.protocols import PROTOCOLS, label_maps, match_unsupervised
+from lcrp_core.metrics.protocols import DEFAULT_VOID, PROTOCOLS, VOID_MODES, match_unsupervised
 from lcrp_core.metrics.stats import Stats, db_statistics
 
 #: Default bound on the memory the prepared ground truth may hold (least recently used
@@ -122,21 +123,25 @@ class _ExpressionsGT:
 class Evaluator:
     """Scores predictions of ``dataset``'s videos with ``protocol`` (one of :data:`PROTOCOLS`).
 
-    ``exclude_void``: leave void pixels (label 255) out of J and F in the DAVIS protocols;
-    by default they count as background, as in davis2017-evaluation.
+    ``void`` (DAVIS protocols): how ground-truth void pixels (label 255) are scored:
+    ``"exclude"`` leaves them out of J and F on both sides, ``"background"`` counts them as
+    background. ``None`` (the default) is davis2017-evaluation's choice for the task
+    (:data:`~lcrp_core.metrics.protocols.DEFAULT_VOID`): excluded in davis-unsupervised,
+    background in davis-semi.
     ``cache_bytes``: memory bound on the prepared ground truth kept across calls.
     """
 
-    def __init__(self, dataset: Dataset, protocol: str, *, exclude_void: bool = False,
+    def __init__(self, dataset: Dataset, protocol: str, *, void: str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES):
         if protocol not in PROTOCOLS:
             raise ConfigError(f"expected one of {list(PROTOCOLS)}, got {protocol!r}", key="protocol")
-        if exclude_void and protocol == "per-expression":
-            raise ConfigError("the per-expression protocol has no void pixels to exclude",
-                              key="exclude_void")
+        if void is not None and protocol == "per-expression":
+            raise ConfigError("the per-expression protocol has no void pixels", key="void")
+        if void is not None and void not in VOID_MODES:
+            raise ConfigError(f"expected one of {list(VOID_MODES)}, got {void!r}", key="void")
         self.dataset = dataset
         self.protocol = protocol
-        self.exclude_void = exclude_void
+        self.void = DEFAULT_VOID.get(protocol) if void is None else void
         self.cache_bytes = cache_bytes
         self._gt: OrderedDict[str, _ObjectsGT | _ExpressionsGT] = OrderedDict()
 
@@ -182,7 +187,7 @@ class Evaluator:
                 raise DataError(f"the semi-supervised protocol leaves out the first and last "
                                 f"frames and needs at least 3, got {masks.shape[1]}", key=video.name)
             masks, void = masks[:, 1:-1], void[1:-1]
-        void = void if self.exclude_void and void.any() else None
+        void = void if self.void == "exclude" and void.any() else None
         return _ObjectsGT(shape, tuple(objs.obj_ids),
                           tuple(PreparedGT.build(m, void) for m in masks), void)
 
@@ -235,13 +240,7 @@ class Evaluator:
                                        db_statistics(f)))
             return VideoScore(self.protocol, video.name, tuple(items))
         masks = self._check_preds(video, preds, list(video.expressions), "expression(s)", gt.shape)
-        sets: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for exp_id, expr in video.expressions.items():
-            if len(expr.obj_ids) != 1:
-                raise DataError(f"the davis-unsupervised protocol needs one object per expression, "
-                                f"got {list(expr.obj_ids)}", key=f"{video.name}/{exp_id}")
-            sets.setdefault(expr.anno_set, []).append((expr.obj_ids[0], masks[exp_id]))
-        return self._score_sets(video, gt, {a: label_maps(pairs, gt.shape) for a, pairs in sets.items()})
+        return self._score_sets(video, gt, davis_label_maps(video, masks))
 
     def score_label_maps(self, video: Video | str, labels: Mapping[int, np.ndarray]) -> VideoScore:
         """davis-unsupervised scores of predicted label maps ``{anno_set: T×H×W uint8}`` (label

@@ -1,19 +1,20 @@
-"""The benchmark protocols' array-level steps: Ref-DAVIS17 label maps and the DAVIS
-unsupervised matching of predicted to ground-truth objects.
+"""The benchmark protocols' array-level step: the DAVIS unsupervised matching of predicted to
+ground-truth objects.
 
 - ``per-expression`` (MeViS ``tools/eval_mevis.py``): the ground truth of an expression is the
   union of its objects; J and F are means over all frames; dataset J, F are means over
   expressions.
 - ``davis-unsupervised`` (Ref-DAVIS17 as ReferFormer reports it): for each of the 4 annotation
-  sets, the set's per-expression masks become one label map per frame (:func:`label_maps`),
-  which davis2017-evaluation's unsupervised protocol scores over all frames
-  (:func:`match_unsupervised`); the 4 results are averaged.
+  sets, the set's per-expression masks become one label map per frame
+  (:func:`lcrp_core.data.labels.label_maps`, ReferFormer's rule), which davis2017-evaluation's
+  unsupervised protocol scores over all frames (:func:`match_unsupervised`); the 4 results are
+  averaged.
 - ``davis-semi`` (davis2017-evaluation's semi-supervised task, vos-benchmark): predictions per
   object id; the first and last frames are left out; dataset means over objects.
 
-Void: davis2017-evaluation maps the void label 255 to background when it reads the ground
-truth, so void pixels count as background in both DAVIS protocols. ``exclude_void`` (see
-:class:`~lcrp_core.metrics.evaluator.Evaluator`) instead leaves them out of J and F.
+Void (label 255): davis2017-evaluation passes the void mask to J and F in its unsupervised
+task (void pixels are left out of both) and passes none in its semi-supervised task (void
+counts as background there); :data:`DEFAULT_VOID` holds these defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from lcrp_core.errors import DataError
 from lcrp_core.metrics.measures import PreparedGT, PreparedPred, score_pair
@@ -29,20 +29,14 @@ from lcrp_core.metrics.measures import PreparedGT, PreparedPred, score_pair
 #: Protocol names, as the sweep specs and ``lcrp eval --protocol`` spell them.
 PROTOCOLS = ("per-expression", "davis-unsupervised", "davis-semi")
 
+#: How void pixels (label 255) are scored by default, as davis2017-evaluation does per task:
+#: "exclude" leaves them out of J and F, "background" counts them as background.
+DEFAULT_VOID = {"davis-unsupervised": "exclude", "davis-semi": "background"}
+#: The void readings a DAVIS protocol accepts.
+VOID_MODES = ("exclude", "background")
+
 #: davis2017-evaluation refuses label maps with more objects than this (``max_n_proposals``).
 MAX_PROPOSALS = 20
-
-
-def label_maps(masks: Sequence[tuple[int, np.ndarray]], shape: tuple[int, int, int]) -> np.ndarray:
-    """T×H×W uint8 label maps from (obj_id, T×H×W mask) pairs.
-
-    Where masks overlap, the smallest obj_id wins: ReferFormer's ``argmax`` over
-    [background, objects in obj_id order] returns the first of equal binary scores.
-    """
-    labels = np.zeros(shape, dtype=np.uint8)
-    for obj_id, mask in sorted(masks, key=lambda pair: pair[0], reverse=True):
-        np.copyto(labels, obj_id, where=mask)
-    return labels
 
 
 def match_unsupervised(gts: Sequence[PreparedGT], labels: np.ndarray, *,
@@ -70,5 +64,7 @@ def match_unsupervised(gts: Sequence[PreparedGT], labels: np.ndarray, *,
         for i, gt in enumerate(gts):
             j[k, i], f[k, i] = score_pair(gt, pred)
     objective = (np.mean(j, axis=2) + np.mean(f, axis=2)) / 2
+    from scipy.optimize import linear_sum_assignment  # imported here: ~0.3 s of start-up
+
     row_ind, col_ind = linear_sum_assignment(-objective)
     return [(int(c), j[r, c], f[r, c]) for r, c in zip(row_ind, col_ind, strict=True)]
