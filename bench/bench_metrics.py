@@ -89,8 +89,7 @@ def _dataset(objects: np.ndarray, protocol: str) -> Dataset:
         "bench", [f"{t:05d}" for t in range(T)], exps,
         frame_loader=lambda t: np.zeros((H, W, 3), np.uint8),
         mask_loader=lambda e: labels == e.obj_ids[0],
-        objects_loader=lambda: GroundTruthObjects(tuple(range(1, OBJECTS + 1)), objects,
-                                                  np.zeros((T, H, W), bool)),
+        objects_loader=lambda: GroundTruthObjects(tuple(range(1, OBJECTS + 1)), labels),
     )
     return Dataset("ref-davis17", Path("."), protocol, {"bench": video})
 

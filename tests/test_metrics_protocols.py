@@ -43,8 +43,7 @@ def make_video(name: str, labels: np.ndarray, expressions: dict[str, Expression]
 
     def objects() -> GroundTruthObjects:
         calls[f"{name}/objects"] += 1
-        return GroundTruthObjects(ids, np.stack([labels == i for i in ids]) if ids else
-                                  np.zeros((0, *labels.shape), bool), labels == 255)
+        return GroundTruthObjects(ids, labels)
 
     return Video(name, [f"{t:05d}" for t in range(len(labels))], expressions,
                  frame_loader=lambda t: np.zeros((*labels.shape[1:], 3), np.uint8),

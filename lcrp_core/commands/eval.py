@@ -57,17 +57,12 @@ def _read_labels(paths: list[Path]):
     import numpy as np
 
     from lcrp_core.data.io import read_label_png
-    from lcrp_core.errors import DataError
 
     first = read_label_png(paths[0])
     out = np.empty((len(paths), *first.shape), dtype=np.uint8)
     out[0] = first
     for t, path in enumerate(paths[1:], start=1):
-        label = read_label_png(path)
-        if label.shape != first.shape:
-            raise DataError(f"label map is {label.shape[0]}×{label.shape[1]}, {paths[0].name} is "
-                            f"{first.shape[0]}×{first.shape[1]}", path=path)
-        out[t] = label
+        read_label_png(path, out=out[t])       # a size other than the first's is a DataError
     return out
 
 
@@ -112,8 +107,7 @@ def _prediction_paths(folder: Path, frames: list[str]) -> list[Path]:
 
 
 def _score_semi(pred_root: Path, evaluator, video):
-    """davis-semi: only the scored frames (all but the first and the last) are read; the
-    unscored ends are passed as empty masks."""
+    """davis-semi: only the scored frames (all but the first and the last) are read."""
     import numpy as np
 
     from lcrp_core.errors import DataError
@@ -121,14 +115,17 @@ def _score_semi(pred_root: Path, evaluator, video):
     obj_ids = evaluator.object_ids(video)   # checks the video is long enough first
     paths = _prediction_paths(pred_root / video.name, list(video.frame_names[1:-1]))
     scored = _read_labels(paths)
-    unknown = sorted(set(np.unique(scored).tolist()) - {0, *obj_ids})
+    # objects 1..n (davis2017-evaluation's count) with no label above n need no np.unique
+    n = len(obj_ids)
+    if scored.size and (int(scored.max()) > n or tuple(obj_ids) != tuple(range(1, n + 1))):
+        unknown = sorted(set(np.unique(scored).tolist()) - {0, *obj_ids})
+    else:
+        unknown = []
     if unknown:
         t = next(t for t in range(len(scored)) if np.isin(scored[t], unknown).any())
         raise DataError(f"predicted label(s) {unknown} are not ground-truth objects {list(obj_ids)}",
                         path=paths[t])
-    labels = np.zeros((len(scored) + 2, *scored.shape[1:]), dtype=np.uint8)
-    labels[1:-1] = scored
-    return evaluator.score_video(video, {str(o): labels == o for o in obj_ids})
+    return evaluator.score_object_labels(video, scored)
 
 
 def _score_davis(pred_root: Path, evaluator, video):

@@ -107,12 +107,10 @@ class _LabelMaps:
 
 def objects_from_labels(labels: np.ndarray) -> GroundTruthObjects:
     """davis2017-evaluation's objects of T×H×W label maps: ids 1..max(first frame, void
-    excluded), masks O×T×H×W bool, void T×H×W bool."""
+    excluded)."""
     first = labels[0]
     num = int(np.where(first == VOID, 0, first).max(initial=0))
-    ids = np.arange(1, num + 1, dtype=np.uint8)
-    masks = labels[None] == ids[:, None, None, None]
-    return GroundTruthObjects(tuple(int(i) for i in ids), masks, labels == VOID)
+    return GroundTruthObjects(tuple(range(1, num + 1)), labels)
 
 
 def _gt_mask(labels: Callable[[], np.ndarray], expr: Expression) -> np.ndarray:

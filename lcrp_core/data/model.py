@@ -40,13 +40,29 @@ class Expression:
     anno_set: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroundTruthObjects:
-    """Per-object ground truth of one video: masks O×T×H×W bool, ids (O,), void T×H×W bool."""
+    """Per-object ground truth of one video as its label maps: ``labels`` T×H×W uint8 (0
+    background, 255 void) and the object ids (O,); object ``obj_ids[i]`` is
+    ``labels == obj_ids[i]``. ``masks`` (O×T×H×W bool) and ``void`` (T×H×W bool) are computed
+    on request; the evaluator prepares each object from ``labels`` frame by frame instead."""
 
     obj_ids: tuple[int, ...]
-    masks: np.ndarray
-    void: np.ndarray
+    labels: np.ndarray
+
+    #: The void label of DAVIS annotations.
+    VOID = 255
+
+    @property
+    def masks(self) -> np.ndarray:
+        """O×T×H×W bool: one mask stack per object id."""
+        ids = np.asarray(self.obj_ids, dtype=self.labels.dtype)
+        return self.labels[None] == ids[:, None, None, None]
+
+    @property
+    def void(self) -> np.ndarray:
+        """T×H×W bool: the void pixels."""
+        return self.labels == self.VOID
 
 
 @dataclass(eq=False)

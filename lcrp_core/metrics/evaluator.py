@@ -180,16 +180,20 @@ class Evaluator:
                 shape = shared[key].shape
             return _ExpressionsGT(shape, by_exp)
         objs = video.gt_objects()
-        masks, void = objs.masks, objs.void
-        shape = void.shape
+        labels = objs.labels
+        shape = labels.shape
         if self.protocol == "davis-semi":
-            if masks.shape[1] < 3:
+            if len(labels) < 3:
                 raise DataError(f"the semi-supervised protocol leaves out the first and last "
-                                f"frames and needs at least 3, got {masks.shape[1]}", key=video.name)
-            masks, void = masks[:, 1:-1], void[1:-1]
-        void = void if self.void == "exclude" and void.any() else None
+                                f"frames and needs at least 3, got {len(labels)}", key=video.name)
+            labels = labels[1:-1]
+        void = None
+        if self.void == "exclude":
+            void = labels == objs.VOID
+            void = void if void.any() else None
+        # an object and the void are disjoint: cutting void changes only the prediction side
         return _ObjectsGT(shape, tuple(objs.obj_ids),
-                          tuple(PreparedGT.build(m, void) for m in masks), void)
+                          tuple(PreparedGT.from_labels(labels, o) for o in objs.obj_ids), void)
 
     def object_ids(self, video: Video | str) -> tuple[int, ...]:
         """The ground-truth object ids of a video (DAVIS protocols), as the protocol counts them."""
@@ -233,14 +237,36 @@ class Evaluator:
         if self.protocol == "davis-semi":
             keys = [str(o) for o in gt.obj_ids]
             masks = self._check_preds(video, preds, keys, "object id(s)", gt.shape)
-            items = []
-            for obj_id, prepared in zip(gt.obj_ids, gt.objects, strict=True):
-                j, f = score_pair(prepared, PreparedPred.build(masks[str(obj_id)][1:-1], gt.void))
-                items.append(ItemScore(f"{video.name}/obj{obj_id}", 0, db_statistics(j),
-                                       db_statistics(f)))
-            return VideoScore(self.protocol, video.name, tuple(items))
+            return self._score_objects(
+                video, gt, lambda o: PreparedPred.build(masks[str(o)][1:-1], gt.void))
         masks = self._check_preds(video, preds, list(video.expressions), "expression(s)", gt.shape)
         return self._score_sets(video, gt, davis_label_maps(video, masks))
+
+    def score_object_labels(self, video: Video | str, labels: np.ndarray) -> VideoScore:
+        """davis-semi scores of predicted uint8 label maps (label k = object k, 0 background),
+        e.g. read from a results folder: T×H×W for every frame (frames 0 and T−1 are not
+        looked at), or (T−2)×H×W holding only the scored frames 1..T−2. The same scores as
+        :meth:`score_video` with ``{str(k): labels == k}``."""
+        if self.protocol != "davis-semi":
+            raise ConfigError(f"object label maps are scored with davis-semi, not {self.protocol!r}",
+                              key="protocol")
+        video = self._video(video)
+        gt = self._ground_truth(video)
+        assert isinstance(gt, _ObjectsGT)  # the DAVIS protocols prepare per-object GT
+        t_len, h, w = gt.shape
+        if np.shape(labels) not in (gt.shape, (t_len - 2, h, w)):
+            raise DataError(f"label maps of shape {np.shape(labels)}, expected {gt.shape} (T×H×W) "
+                            f"or {(t_len - 2, h, w)} (the scored frames)", key=video.name)
+        scored = np.asarray(labels)
+        scored = scored[1:-1] if len(scored) == t_len else scored
+        return self._score_objects(video, gt, lambda o: PreparedPred.from_labels(scored, o, gt.void))
+
+    def _score_objects(self, video: Video, gt: _ObjectsGT, prepare) -> VideoScore:
+        items = []
+        for obj_id, prepared in zip(gt.obj_ids, gt.objects, strict=True):
+            j, f = score_pair(prepared, prepare(obj_id))
+            items.append(ItemScore(f"{video.name}/obj{obj_id}", 0, db_statistics(j), db_statistics(f)))
+        return VideoScore(self.protocol, video.name, tuple(items))
 
     def score_label_maps(self, video: Video | str, labels: Mapping[int, np.ndarray]) -> VideoScore:
         """davis-unsupervised scores of predicted label maps ``{anno_set: T×H×W uint8}`` (label

@@ -107,18 +107,50 @@ def _cut_void(mask: np.ndarray, void: np.ndarray | None) -> np.ndarray:
     return mask & ~void
 
 
-def _boxes(stack: np.ndarray) -> list[Box | None]:
-    """Per frame of a T×H×W bool stack, the box of its non-zero pixels (None if empty)."""
-    rows, cols = stack.any(axis=2), stack.any(axis=1)
-    boxes: list[Box | None] = []
-    for r, c in zip(rows, cols, strict=True):
-        ys = np.flatnonzero(r)
-        if ys.size == 0:
-            boxes.append(None)
+def _frame_box(frame: np.ndarray) -> Box | None:
+    """The box of an H×W bool mask's non-zero pixels (None if empty)."""
+    ys = np.flatnonzero(frame.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(frame[ys[0]:ys[-1] + 1].any(axis=0))
+    return (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
+
+
+def _frames_of_stack(mask: np.ndarray, void: np.ndarray | None, name: str):
+    """(T×H×W shape, per-frame H×W bool masks) of a mask stack, void cut."""
+    m = _cut_void(_stack(mask, name), void)
+    return m.shape, (m[t] for t in range(m.shape[0]))
+
+
+def _frames_of_labels(labels: np.ndarray, label: int, void: np.ndarray | None):
+    """(T×H×W shape, per-frame H×W bool masks ``labels[t] == label``, void cut) of a T×H×W label
+    map stack, one frame at a time (no T×H×W temporary)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise ValueError(f"label maps must be T×H×W, got shape {labels.shape}")
+    if void is not None and void.shape != labels.shape:
+        raise ValueError(f"void mask shape {void.shape} differs from the label maps' {labels.shape}")
+
+    def frames():
+        for t in range(labels.shape[0]):
+            m = labels[t] == label
+            if void is not None:
+                m &= ~void[t]
+            yield m
+    return labels.shape, frames()
+
+
+def _masks_and_boundaries(frames):
+    """Per frame of H×W bool masks: (area, mask box, mask crop, boundary box, boundary crop,
+    boundary pixel count); the boxes and crops are None where the frame is empty."""
+    for frame in frames:
+        box = _frame_box(frame)
+        if box is None:
+            yield 0, None, None, None, None, 0
             continue
-        xs = np.flatnonzero(c)
-        boxes.append((int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1))
-    return boxes
+        crop = frame[box[0]:box[1], box[2]:box[3]].copy()
+        bbox, boundary = _boundary_crop(frame, box)
+        yield np.count_nonzero(crop), box, crop, bbox, boundary, np.count_nonzero(boundary)
 
 
 def _grow(box: Box, margin: int, height: int, width: int) -> Box:
@@ -172,26 +204,31 @@ class PreparedGT:
     @classmethod
     def build(cls, mask: np.ndarray, void: np.ndarray | None = None) -> PreparedGT:
         """Prepare a T×H×W ground-truth mask; ``void`` (T×H×W) pixels are cut from it."""
-        g = _cut_void(_stack(mask, "ground truth"), void)
-        t_len, h, w = g.shape
+        return cls._build(*_frames_of_stack(mask, void, "ground truth"))
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray, label: int, void: np.ndarray | None = None) -> PreparedGT:
+        """Prepare the mask ``labels == label`` of T×H×W label maps (void pixels cut), frame by
+        frame: the same result as ``build(labels == label, void)`` without the T×H×W mask."""
+        return cls._build(*_frames_of_labels(labels, label, void))
+
+    @classmethod
+    def _build(cls, shape: tuple[int, ...], frames) -> PreparedGT:
+        t_len, h, w = shape
         radius = boundary_radius(h, w)
         kernel = disk(radius)
         area = np.zeros(t_len, dtype=np.int64)
         n_boundary = np.zeros(t_len, dtype=np.int64)
-        mask_box = _boxes(g)
+        mask_box: list[Box | None] = []
         mask_crop: list[np.ndarray | None] = []
         band_box: list[Box | None] = []
         boundary_crop: list[np.ndarray | None] = []
         band_crop: list[np.ndarray | None] = []
-        for t, box in enumerate(mask_box):
-            crop, bbox, boundary = None, None, None
-            if box is not None:
-                crop = g[t, box[0]:box[1], box[2]:box[3]].copy()
-                area[t] = np.count_nonzero(crop)
-                bbox, boundary = _boundary_crop(g[t], box)
-                n_boundary[t] = np.count_nonzero(boundary)
+        for t, (a, box, crop, bbox, boundary, nb) in enumerate(_masks_and_boundaries(frames)):
+            area[t], n_boundary[t] = a, nb
+            mask_box.append(box)
             mask_crop.append(crop)
-            if not n_boundary[t]:
+            if not nb:
                 band_box.append(None)
                 boundary_crop.append(None)
                 band_crop.append(None)
@@ -213,42 +250,47 @@ class PreparedGT:
 
 @dataclass(frozen=True, eq=False)
 class PreparedPred:
-    """The prediction side of J and F for one T×H×W mask: the (void-cut) mask, its per-frame
-    pixel counts and its boundary map cropped per frame (``boundary_box[t]``,
-    ``boundary_crop[t]``). Built once per prediction, compared with any number of GT objects."""
+    """The prediction side of J and F for one T×H×W mask (void cut): per frame its pixel
+    count, its box and crop (``mask_box[t]``, ``mask_crop[t]``) and its boundary map cropped
+    (``boundary_box[t]``, ``boundary_crop[t]``). Built once per prediction, compared with any
+    number of GT objects."""
 
-    mask: np.ndarray
+    shape: tuple[int, int, int]
     area: np.ndarray
     n_boundary: np.ndarray
+    mask_box: tuple[Box | None, ...]
+    mask_crop: tuple[np.ndarray | None, ...]
     boundary_box: tuple[Box | None, ...]
     boundary_crop: tuple[np.ndarray | None, ...]
 
     @classmethod
     def build(cls, mask: np.ndarray, void: np.ndarray | None = None) -> PreparedPred:
         """Prepare a T×H×W prediction (non-zero = foreground); ``void`` pixels are cut from it."""
-        p = _cut_void(_stack(mask, "prediction"), void)
-        t_len = p.shape[0]
+        return cls._build(*_frames_of_stack(mask, void, "prediction"))
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray, label: int, void: np.ndarray | None = None) -> PreparedPred:
+        """Prepare the prediction ``labels == label`` of T×H×W label maps (void pixels cut),
+        frame by frame: the same result as ``build(labels == label, void)``."""
+        return cls._build(*_frames_of_labels(labels, label, void))
+
+    @classmethod
+    def _build(cls, shape: tuple[int, ...], frames) -> PreparedPred:
+        t_len = shape[0]
         area = np.zeros(t_len, dtype=np.int64)
         n_boundary = np.zeros(t_len, dtype=np.int64)
-        boundary_box: list[Box | None] = []
-        boundary_crop: list[np.ndarray | None] = []
-        for t, box in enumerate(_boxes(p)):
-            if box is None:
-                boundary_box.append(None)
-                boundary_crop.append(None)
-                continue
-            area[t] = np.count_nonzero(p[t, box[0]:box[1], box[2]:box[3]])
-            bbox, boundary = _boundary_crop(p[t], box)
-            n_boundary[t] = np.count_nonzero(boundary)
-            boundary_box.append(bbox)
-            boundary_crop.append(boundary)
-        return cls(p, area, n_boundary, tuple(boundary_box), tuple(boundary_crop))
+        parts = list(_masks_and_boundaries(frames))
+        for t, part in enumerate(parts):
+            area[t], n_boundary[t] = part[0], part[5]
+        return cls((shape[0], shape[1], shape[2]), area, n_boundary,
+                   tuple(p[1] for p in parts), tuple(p[2] for p in parts),
+                   tuple(p[3] for p in parts), tuple(p[4] for p in parts))
 
 
 def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame J and F, each (T,) float64, of a prepared prediction against a prepared GT."""
-    if pred.mask.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.mask.shape} differs from the ground truth's {gt.shape}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from the ground truth's {gt.shape}")
     t_len = gt.shape[0]
     kernel = disk(gt.radius)
     inter = np.zeros(t_len, dtype=np.int64)
@@ -257,7 +299,9 @@ def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarr
     for t in range(t_len):
         box = gt.mask_box[t]
         if box is not None and pred.area[t]:
-            inter[t] = np.count_nonzero(pred.mask[t, box[0]:box[1], box[2]:box[3]] & gt.mask_crop[t])
+            part = _window(pred.mask_crop[t], pred.mask_box[t], box)
+            if part is not None:
+                inter[t] = np.count_nonzero(part & gt.mask_crop[t])
         band = gt.band_box[t]
         if band is None or not pred.n_boundary[t]:
             continue

@@ -60,7 +60,7 @@ def match_unsupervised(gts: Sequence[PreparedGT], labels: np.ndarray, *,
     j = np.zeros((rows, len(gts), labels.shape[0]))
     f = np.zeros_like(j)
     for k in range(rows):
-        pred = PreparedPred.build(labels == k + 1, void)
+        pred = PreparedPred.from_labels(labels, k + 1, void)
         for i, gt in enumerate(gts):
             j[k, i], f[k, i] = score_pair(gt, pred)
     objective = (np.mean(j, axis=2) + np.mean(f, axis=2)) / 2
