@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, *, optuna_used: bool = True) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s" if verbose == 0 else
@@ -68,7 +68,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    if verbose == 0:  # Optuna's per-trial INFO lines only with -v
+    if verbose == 0 and optuna_used:  # Optuna's per-trial INFO lines only with -v
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -77,7 +77,8 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose, args.quiet)
+    # a command that never imports optuna sets optuna_used=False: no ~1 s import at start-up
+    setup_logging(args.verbose, args.quiet, optuna_used=getattr(args, "optuna_used", True))
     try:
         return int(args.func(args) or 0)
     except LcrpError as exc:

@@ -49,7 +49,7 @@ def register(sub, common) -> None:
                         "background in davis-semi")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="videos scored in parallel (default: every available core)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, optuna_used=False)
 
 
 def _read_labels(paths: list[Path]):
