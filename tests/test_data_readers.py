@@ -16,6 +16,7 @@ from PIL import Image
 from lcrp_core.data import DEFAULT_SPLITS, load_dataset
 from lcrp_core.data.io import (
     davis_palette,
+    read_grey_png,
     read_json,
     read_label_png,
     read_rgb,
@@ -73,6 +74,39 @@ def test_read_label_png_reads_palette_indices_grey_values_and_one_bit(tmp_path):
     Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(tmp_path / "rgb.png")
     with raises_data_error("got mode RGB", path=tmp_path / "rgb.png"):
         read_label_png(tmp_path / "rgb.png")
+
+
+def test_read_label_png_into_a_stack_frame_checks_the_size(tmp_path):
+    labels = np.array([[0, 3, 3], [255, 1, 0]], dtype=np.uint8)
+    Image.fromarray(labels, mode="L").save(tmp_path / "l.png")
+    Image.fromarray(labels[:, :2], mode="L").save(tmp_path / "narrow.png")
+    stack = np.full((3, 2, 3), 9, np.uint8)
+    assert read_label_png(tmp_path / "l.png", out=stack[1]) is not None
+    assert np.array_equal(stack[1], labels) and (stack[0] == 9).all() and (stack[2] == 9).all()
+    with raises_data_error("label map is 2×2, expected 2×3", path=tmp_path / "narrow.png"):
+        read_label_png(tmp_path / "narrow.png", out=stack[2])
+
+
+def test_read_grey_png_reads_as_opencv_greyscale(tmp_path):
+    """MeViS's eval_mevis.py reads predictions with cv2.imread(..., IMREAD_GRAYSCALE)."""
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, 0], rgb[0, 1], rgb[0, 2], rgb[1, 0] = (1, 0, 0), (0, 1, 0), (0, 2, 0), (200, 30, 10)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "rgb.png")
+    grey = read_grey_png(tmp_path / "rgb.png")
+    assert grey.dtype == np.uint8 and grey.shape == (2, 3)
+    assert np.array_equal(grey, cv2.imread(str(tmp_path / "rgb.png"), cv2.IMREAD_GRAYSCALE))
+    assert list(grey[0] != 0) == [False, False, True] and grey[1, 0] != 0
+    Image.fromarray(np.array([[True, False]])).save(tmp_path / "bit.png")
+    assert read_grey_png(tmp_path / "bit.png").tolist() == [[255, 0]]
+    p = Image.fromarray(np.array([[0, 1]], np.uint8), mode="P")
+    p.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    p.save(tmp_path / "p.png")
+    assert read_grey_png(tmp_path / "p.png").tolist() == [[0, 255]]
+    with raises_data_error("file not found", path=tmp_path / "gone.png"):
+        read_grey_png(tmp_path / "gone.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with raises_data_error("cannot decode image", path=tmp_path / "junk.png"):
+        read_grey_png(tmp_path / "junk.png")
 
 
 def test_unreadable_images_name_the_file(tmp_path):

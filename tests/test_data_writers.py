@@ -168,3 +168,30 @@ def test_ref_davis17_has_no_submission_zip(tmp_path):
     ds = load_dataset("ref-davis17", tmp_path / "data")
     with pytest.raises(ConfigError, match="ref-davis17 has no submission server"):
         write_submission_zip(tmp_path / "pred", tmp_path / "s.zip", ds)
+
+
+def test_label_maps_rank_objects_by_obj_id_as_text():
+    from lcrp_core.data.labels import label_maps, referformer_order
+
+    assert referformer_order([2, 10, 1]) == [1, 10, 2]
+    masks = [(o, np.zeros((1, 1, 4), bool)) for o in (2, 10, 1)]
+    for k, (_, m) in enumerate(masks):
+        m[0, 0, k] = True
+    masks[0][1][0, 0, 3] = masks[1][1][0, 0, 3] = True     # objects 2 and 10 overlap on pixel 3
+    # label = rank in text order (1 → 1, 10 → 2, 2 → 3); "10" < "2" keeps the overlap
+    assert label_maps(masks, (1, 1, 4)).tolist() == [[[3, 2, 1, 2]]]
+    with pytest.raises(ValueError, match="shape"):
+        label_maps([(1, np.zeros((1, 2, 2), bool))], (1, 1, 4))
+
+
+def test_davis_label_maps_errors_name_the_expression(tmp_path):
+    from lcrp_core.data.labels import davis_label_maps
+
+    make_davis_dataset(tmp_path)
+    bike = load_dataset("ref-davis17", tmp_path).videos["bike"]
+    masks = {e: np.zeros((len(bike), 12, 16), bool) for e in bike.expressions}
+    with pytest.raises(DataError, match=r"bike: no predicted masks for expression\(s\) \['0'\]"):
+        davis_label_maps(bike, {e: m for e, m in masks.items() if e != "0"})
+    masks["3"] = np.zeros((len(bike), 12, 15), bool)
+    with pytest.raises(DataError, match=r"bike/3: expected masks of shape 4×12×16"):
+        davis_label_maps(bike, masks)

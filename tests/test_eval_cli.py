@@ -189,3 +189,17 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
                 "gt": f"{gt_dir}: ground-truth annotation folder not found",
                 "void-option": "--void: the per-expression protocol has no void"}[case]
     assert expected in err
+
+
+def test_parallel_jobs_give_the_same_scores(tmp_path):
+    gt = davis_gt()
+    for v in gt:
+        write_folder(tmp_path / "gt", v, gt[v])
+        pred = np.where(gt[v] == 255, 0, gt[v]).astype(np.uint8)
+        write_folder(tmp_path / "pred", v, np.roll(pred, 1, axis=2))
+    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q",
+            "--protocol", "davis-unsupervised"]
+    assert main([*args, "-j", "1", "--out", str(tmp_path / "one.csv")]) == 0
+    assert main([*args, "-j", "2", "--out", str(tmp_path / "two.csv")]) == 0   # joblib, 2 processes
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
+    assert main([*args, "-j", "0"]) == 2

@@ -225,6 +225,24 @@ def test_semi_supervised_leaves_out_the_first_and_last_frames():
                                                                    "2": labels[:2] == 2})
 
 
+def test_semi_object_label_maps_score_as_the_per_object_masks():
+    rng = np.random.default_rng(8)
+    labels = two_objects(t=6)
+    labels[:, 0, :3] = 255
+    video = make_video("v", labels, {})
+    pred = np.where(rng.random(labels.shape) < 0.2, rng.integers(0, 3, labels.shape), labels)
+    pred = np.where(pred == 255, 1, pred).astype(np.uint8)
+    for void in ("background", "exclude"):
+        ev = Evaluator(dataset(video), "davis-semi", void=void)
+        by_masks = ev.score_video(video, {"1": pred == 1, "2": pred == 2})
+        assert ev.score_object_labels(video, pred) == by_masks
+        assert ev.score_object_labels(video, pred[1:-1]) == by_masks     # only the scored frames
+    with pytest.raises(DataError, match=r"v: label maps of shape \(5, 8, 8\), expected"):
+        ev.score_object_labels(video, pred[1:])
+    with pytest.raises(ConfigError, match="davis-semi"):
+        Evaluator(dataset(video), "davis-unsupervised").score_object_labels(video, pred)
+
+
 # --- the sweep contract ----------------------------------------------------------------------
 
 
