@@ -188,9 +188,8 @@ class Evaluator:
                                 f"frames and needs at least 3, got {len(labels)}", key=video.name)
             labels = labels[1:-1]
         void = None
-        if self.void == "exclude":
-            void = labels == objs.VOID
-            void = void if void.any() else None
+        if self.void == "exclude" and labels.size and int(labels.max()) == objs.VOID:
+            void = labels == objs.VOID   # built only when there is void (uint8: 255 is the max)
         # an object and the void are disjoint: cutting void changes only the prediction side
         return _ObjectsGT(shape, tuple(objs.obj_ids),
                           tuple(PreparedGT.from_labels(labels, o) for o in objs.obj_ids), void)

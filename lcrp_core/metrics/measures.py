@@ -297,11 +297,14 @@ def score_pair(gt: PreparedGT, pred: PreparedPred) -> tuple[np.ndarray, np.ndarr
     pred_match = np.zeros(t_len, dtype=np.int64)
     gt_match = np.zeros(t_len, dtype=np.int64)
     for t in range(t_len):
-        box = gt.mask_box[t]
-        if box is not None and pred.area[t]:
-            part = _window(pred.mask_crop[t], pred.mask_box[t], box)
-            if part is not None:
-                inter[t] = np.count_nonzero(part & gt.mask_crop[t])
+        box, pbox = gt.mask_box[t], pred.mask_box[t]
+        if box is not None and pbox is not None:
+            y0, y1 = max(box[0], pbox[0]), min(box[1], pbox[1])
+            x0, x1 = max(box[2], pbox[2]), min(box[3], pbox[3])
+            if y0 < y1 and x0 < x1:   # both crops cut to the boxes' overlap: views, no copy
+                g = gt.mask_crop[t][y0 - box[0]:y1 - box[0], x0 - box[2]:x1 - box[2]]
+                p = pred.mask_crop[t][y0 - pbox[0]:y1 - pbox[0], x0 - pbox[2]:x1 - pbox[2]]
+                inter[t] = np.count_nonzero(g & p)
         band = gt.band_box[t]
         if band is None or not pred.n_boundary[t]:
             continue
