@@ -191,7 +191,7 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
     assert expected in err
 
 
-def test_parallel_jobs_give_the_same_scores(tmp_path):
+def test_parallel_jobs_give_the_same_scores(tmp_path, capsys):
     gt = davis_gt()
     for v in gt:
         write_folder(tmp_path / "gt", v, gt[v])
@@ -203,3 +203,9 @@ def test_parallel_jobs_give_the_same_scores(tmp_path):
     assert main([*args, "-j", "2", "--out", str(tmp_path / "two.csv")]) == 0   # joblib, 2 processes
     assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
     assert main([*args, "-j", "0"]) == 2
+    capsys.readouterr()
+    (tmp_path / "pred" / "b" / "00002.png").unlink()            # a worker's error: one line
+    assert main([*args, "-j", "2", "--out", str(tmp_path / "three.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "prediction file not found" in err
+    assert str(tmp_path / "pred" / "b" / "00002.png") in err and not (tmp_path / "three.csv").exists()
