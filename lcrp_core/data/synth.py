@@ -536,7 +536,7 @@ def _write_davis_split(root: Path, scenes: Sequence[SynthVideo], split: str, pro
             visible.append(vis)
         annotated = davis_expressions(scene, [bool(m.any()) for m in visible[0]])
         expressions: dict[str, dict] = {}
-        for label, (i, texts) in enumerate(annotated, start=1):
+        for label, (_, texts) in enumerate(annotated, start=1):
             for text in texts:
                 expressions[str(len(expressions))] = {"exp": text, "obj_id": str(label)}
         for t, vis in enumerate(visible):
