@@ -1,18 +1,22 @@
 """`lcrp eval`: score a folder of predicted PNGs with J, F and J&F (0–100).
 
-Layouts:
+Ground truth: ``--gt`` is a dataset root for every protocol (``--dataset``, ``--split``;
+``ref-davis17`` for the DAVIS protocols and ``mevis`` for per-expression by default), or, for
+the DAVIS protocols, ``--gt-annotations`` names a bare DAVIS annotation folder
+``<video>/<frame>.png`` (palette label maps, 255 void: e.g. DAVIS's ``Annotations/480p``).
 
-- ``davis-semi`` / ``davis-unsupervised``: ``--gt`` is a DAVIS annotation folder
-  ``<video>/<frame>.png`` (palette label maps, 255 void: e.g. ``Annotations/480p`` or
-  ``Annotations_unsupervised/480p``); predictions are label maps ``<pred>/<video>/<frame>.png``
-  for every ground-truth frame. For ``davis-unsupervised``, a ``--pred`` folder holding
-  ``anno_0`` .. ``anno_3`` (the Ref-DAVIS17 layout ReferFormer and ``lcrp`` write) is scored
-  set by set and the sets are averaged.
-- ``per-expression``: ``--gt`` is a dataset root (``--dataset``, ``--split``; MeViS by default);
-  predictions are ``<pred>/<video>/<exp_id>/<frame>.png`` (0/255 or palette, non-zero =
-  foreground).
+Predictions:
 
-Writes one CSV row per scored object or expression (0–100, full precision), atomically.
+- ``davis-semi`` / ``davis-unsupervised``: label maps ``<pred>/<video>/<frame>.png`` for every
+  ground-truth frame. For ``davis-unsupervised``, a ``--pred`` folder holding ``anno_0`` ..
+  ``anno_3`` (the Ref-DAVIS17 layout ReferFormer and ``lcrp predict`` write) is scored set by set
+  and the sets are averaged.
+- ``per-expression``: ``<pred>/<video>/<exp_id>/<frame>.png`` (0/255 or palette, non-zero =
+  foreground); a folder written by ``lcrp predict`` is read from its ``Annotations/``.
+
+Writes ``<out>/scores.csv`` (one row per scored object or expression, 0–100, full precision),
+atomically; ``--out`` defaults to ``eval/<name of the prediction folder>``, never the prediction
+folder itself.
 """
 
 from __future__ import annotations
@@ -30,16 +34,18 @@ def register(sub, common) -> None:
                        description="Score a folder of predicted PNGs against ground truth with "
                                    "the DAVIS or MeViS protocol; print J&F, J, F (0-100) and "
                                    "write per-object/per-expression scores to a CSV.")
-    p.add_argument("--gt", required=True, metavar="DIR",
-                   help="DAVIS annotation folder <video>/<frame>.png (davis-*), or the dataset "
-                        "root (per-expression)")
+    gt = p.add_mutually_exclusive_group(required=True)
+    gt.add_argument("--gt", metavar="ROOT", help="the dataset root (--dataset, --split)")
+    gt.add_argument("--gt-annotations", metavar="DIR",
+                    help="davis-*: a DAVIS annotation folder <video>/<frame>.png instead")
     p.add_argument("--pred", required=True, metavar="DIR", help="predicted PNGs")
     p.add_argument("--protocol", required=True,
                    help="davis-semi | davis-unsupervised | per-expression")
-    p.add_argument("--out", default=None, metavar="CSV",
-                   help="per-item scores (default: <pred>/results.csv)")
-    p.add_argument("--dataset", default="mevis", help="per-expression: dataset kind (default: %(default)s)")
-    p.add_argument("--split", default=None, help="per-expression: split (default: the kind's default)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="results folder: scores.csv (default: eval/<name of --pred>)")
+    p.add_argument("--dataset", default=None,
+                   help="--gt's dataset kind (default: ref-davis17 for davis-*, mevis for per-expression)")
+    p.add_argument("--split", default=None, help="--gt's split (default: the kind's default)")
     p.add_argument("--exclude-void", action="store_true",
                    help="davis-*: leave void pixels (255) out of J and F; davis2017-evaluation "
                         "counts them as background")
@@ -128,11 +134,19 @@ def _score_davis(args, evaluator, video):
         for a, folder in sorted(sets.items())})
 
 
+def _expression_root(pred: Path) -> Path:
+    """``<pred>/Annotations`` for a folder written by ``lcrp predict``, else ``pred``."""
+    from lcrp_core.pipeline.predict import PREDICT_JSON
+
+    return pred / "Annotations" if (pred / PREDICT_JSON).is_file() else pred
+
+
 def _score_expressions(args, evaluator, video):
     if not video.expressions:
         return None
+    root = _expression_root(Path(args.pred))
     return evaluator.score_video(video, {
-        exp_id: _read_labels(_prediction_paths(Path(args.pred) / video.name / exp_id,
+        exp_id: _read_labels(_prediction_paths(root / video.name / exp_id,
                                                list(video.frame_names))) != 0
         for exp_id in video.expressions})
 
@@ -167,12 +181,15 @@ def run(args) -> int:
     if args.protocol not in PROTOCOLS:
         raise ConfigError(f"expected one of {list(PROTOCOLS)}, got {args.protocol!r}", key="--protocol")
     require_dir(args.pred, "prediction")
-    if args.protocol == "per-expression":
-        dataset = load_dataset(args.dataset, args.gt, args.split)
-        score = _score_expressions
+    score = _score_expressions if args.protocol == "per-expression" else _score_davis
+    if args.gt_annotations is not None:
+        if args.protocol == "per-expression":
+            raise ConfigError("a bare annotation folder holds no expressions; pass the dataset "
+                              "root with --gt", key="--gt-annotations")
+        dataset = _annotation_dataset(Path(args.gt_annotations))
     else:
-        dataset = _annotation_dataset(Path(args.gt))
-        score = _score_davis
+        kind = args.dataset or ("mevis" if args.protocol == "per-expression" else "ref-davis17")
+        dataset = load_dataset(kind, args.gt, args.split)
     # each video is scored once: keep only the current video's prepared ground truth
     evaluator = Evaluator(dataset, args.protocol, exclude_void=args.exclude_void, cache_bytes=0)
     scores = []
@@ -181,7 +198,7 @@ def run(args) -> int:
         if s is not None:
             scores.append(s)
     summary = evaluator.summarize(scores)
-    out = Path(args.out) if args.out else Path(args.pred) / "results.csv"
+    out = (Path(args.out) if args.out else Path("eval") / Path(args.pred).resolve().name) / "scores.csv"
     rows = _write_csv(out, scores)
     what = "expressions" if args.protocol == "per-expression" else "objects"
     print(f"{args.protocol}: {len(summary.per_video)} videos, {rows} {what}")
