@@ -34,6 +34,15 @@ def register(sub, common) -> None:
                    help="split folder name (default: the layout's reader default, valid_u for "
                         "mevis and valid for ref-davis17)")
     s.set_defaults(func=run_synth)
+    c = actions.add_parser(
+        "check", parents=[common], help="validate a dataset folder and summarise it",
+        description="Check a dataset folder in its benchmark's layout: print a summary (videos, "
+                    "frames, expressions, objects, frame sizes) or every problem found, one line "
+                    "each (exit code 1).")
+    c.add_argument("--dataset", required=True, choices=["ref-davis17", "mevis", "ref-youtube-vos"])
+    c.add_argument("--root", required=True, metavar="DIR", help="dataset root folder")
+    c.add_argument("--split", default=None, help="split (default: the kind's default)")
+    c.set_defaults(func=run_check)
 
 
 def run_synth(args) -> int:
@@ -43,4 +52,19 @@ def run_synth(args) -> int:
                    size=args.size, split=args.split, layout=args.layout, progress=not args.quiet)
     log.info("data synth: %d videos (seed %d, %s frames, %s, %s layout) -> %s", args.videos,
              args.seed, args.frames, args.size, args.layout, out)
+    return 0
+
+
+def run_check(args) -> int:
+    from lcrp_core.data.check import check_dataset
+
+    result = check_dataset(args.dataset, args.root, args.split)
+    if result.problems:
+        for line in result.problems:
+            print(line)
+        print(f"data check: {len(result.problems)} problem(s) in {result.kind} {result.split} at "
+              f"{result.root}")
+        return 1
+    for line in result.summary_lines():
+        print(line)
     return 0
