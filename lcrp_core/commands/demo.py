@@ -71,6 +71,7 @@ def run(args) -> int:
     from lcrp_core.cache.extract import ExtractJob, extract
     from lcrp_core.data.synth import generate
     from lcrp_core.devices import parse_devices
+    from lcrp_core.errors import DataError
     from lcrp_core.report import build_report
     from lcrp_core.sweep.driver import run_sweep
     from lcrp_core.sweep.spec import load_spec
@@ -83,6 +84,14 @@ def run(args) -> int:
     specs = [s.with_root(Path(args.data) / s.dataset.kind) for s in specs]
     # one benchmark (and one extraction) per layout the studies read
     layouts = {(s.dataset.kind, s.dataset.split): s for s in specs}
+
+    data = Path(args.data)
+    foreign = sorted(p.name for p in data.iterdir() if p.name not in {k for k, _ in layouts}) \
+        if data.is_dir() else []
+    if foreign:
+        raise DataError(f"holds {foreign[0]!r}, not the demo's benchmark (one folder per layout: "
+                        f"{', '.join(sorted(k for k, _ in layouts))}); choose another --data or "
+                        "remove it", path=data)
 
     log.info("demo 1/4: synthetic benchmark -> %s", args.data)
     for (kind, split), spec in layouts.items():
