@@ -180,3 +180,17 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
                 "gt": f"{gt_dir}: ground-truth annotation folder not found",
                 "void-option": "exclude_void: the per-expression protocol has no void"}[case]
     assert expected in err
+
+
+def test_gt_option_names_what_it_wants(tmp_path, capsys):
+    make_mevis_dataset(tmp_path / "mevis")
+    (tmp_path / "pred").mkdir()
+    code = main(["eval", "--gt-annotations", str(tmp_path / "mevis"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "per-expression"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--gt-annotations: a bare annotation folder holds no expressions; pass the dataset root" in err[0]
+    # --gt is a dataset root for the DAVIS protocols too (ref-davis17 by default)
+    code = main(["eval", "--gt", str(tmp_path / "mevis"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "davis-unsupervised"])
+    assert code == 2 and "meta_expressions/valid: split folder not found" in capsys.readouterr().err
