@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def register(sub, common) -> None:
     p.add_argument("--frames", default="30-60", help="frames per video, N or MIN-MAX (default: %(default)s)")
     p.add_argument("--size", default="240x320", help="frame size HxW (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
-    p.add_argument("--devices", default="cpu", help="sweep workers, e.g. cpu or cpu,cpu (default: %(default)s)")
+    p.add_argument("--devices", default=None, help="extraction and sweep workers, e.g. cpu or "
+                   "cpu,cpu (default: cpu,cpu on a machine with two or more cores, else cpu)")
     p.add_argument("--tpe", action="store_true", help="also run the TPE study (sweeps/demo_tpe.yaml)")
     p.set_defaults(func=run)
 
@@ -77,7 +79,7 @@ def run(args) -> int:
     from lcrp_core.sweep.spec import load_spec
 
     progress = not args.quiet
-    devices = parse_devices(args.devices)
+    devices = parse_devices(args.devices or ("cpu,cpu" if (os.cpu_count() or 1) >= 2 else "cpu"))
     names = DEMO_SPECS + ((DEMO_TPE,) if args.tpe else ())
     # every spec is validated before anything runs; the benchmark's root is ours to create
     specs = [load_spec(workspace_file(f"sweeps/{name}.yaml"), check_root=False) for name in names]
@@ -102,7 +104,7 @@ def run(args) -> int:
     for (kind, split), spec in layouts.items():
         extract(ExtractJob(dataset=kind, root=spec.dataset.root, split=split,
                            backend=spec.backend.name, backend_config=spec.backend.config,
-                           cache_dir=spec.cache_dir), devices[:1], progress=progress)
+                           cache_dir=spec.cache_dir), devices, progress=progress)
 
     log.info("demo 3/4: sweeps %s -> studies/", ", ".join(names))
     for spec in specs:
