@@ -24,6 +24,8 @@ COMMANDS = (
     "cache",
     "run",
     "eval",
+    "predict",
+    "submit",
     "sweep",
     "report",
     "db",

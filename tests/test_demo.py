@@ -39,6 +39,15 @@ def test_demo_runs_end_to_end_and_a_second_run_recomputes_nothing(workspace, cap
         assert len({t.user_attrs["lcrp_cell"] for t in trials}) == CELLS[name]
         assert all(0 <= t.value <= 100 and t.user_attrs["per_video"] for t in trials)
 
+    # the Ref-DAVIS17 tables come from the Ref-DAVIS17 layout and protocol, the MeViS ones from MeViS's
+    for name in DEMO_SPECS:
+        spec = optuna.load_study(study_name=name, storage=f"sqlite:///studies/{name}.db").user_attrs["lcrp_spec"]
+        kind = "ref-davis17" if "davis" in name else "mevis"
+        assert (spec["dataset"]["kind"], spec["dataset"]["root"], spec["protocol"]) == (
+            kind, f"data/synth/{kind}", "davis-unsupervised" if kind == "ref-davis17" else "per-expression")
+    assert (workspace / "data" / "synth" / "ref-davis17" / "valid" / "Annotations").is_dir()
+    assert (workspace / "data" / "synth" / "mevis" / "valid_u" / "mask_dict.json").is_file()
+
     index = (workspace / "reports" / "demo" / "index.html").read_text()
     for name in ("demo_davis_ablation", "demo_mevis_ablation", "demo_resources"):
         assert (workspace / "reports" / "demo" / f"{name}.html").is_file()

@@ -72,9 +72,14 @@ def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
             assert spec.dataset.root == f"data/{spec.dataset.kind}"
             if spec.dataset.kind == "mevis":
                 assert spec.dataset.split == "valid_u"
+        elif study.startswith("refdavis"):  # the demo's copy runs on the Ref-DAVIS17 layout
+            assert (spec.backend.name, spec.dataset.kind, spec.dataset.root, spec.dataset.split,
+                    spec.protocol) == ("classical", "ref-davis17", "data/synth/ref-davis17", "valid",
+                                       "davis-unsupervised")
         else:
             assert (spec.backend.name, spec.dataset.kind, spec.dataset.root, spec.dataset.split,
-                    spec.protocol) == ("classical", "mevis", "data/synth", "valid", "per-expression")
+                    spec.protocol) == ("classical", "mevis", "data/synth/mevis", "valid_u",
+                                       "per-expression")
 
 
 def test_demo_tpe_spec():

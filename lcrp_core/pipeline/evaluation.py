@@ -116,26 +116,42 @@ class EvalContext:
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
                           self.counters - before, self.scope.features, params)
 
+    def predict(self, video, params: Params) -> dict[str, np.ndarray]:
+        """Every expression's T×H×W bool masks for one video (what a trial scores)."""
+        feats = self.features(video)
+        return _paths(feats, _decisions(feats, params), params)
+
     def _score_video(self, feats: VideoFeatures, params: Params, reuse: bool):
         """Score one video; Path and the metrics run only for a set of decisions not seen before
         (Path's output depends only on the anchor frame, the refined mask and δ)."""
         video = feats.video
-        decisions = {exp_id: seed(feats, expr.text, params) for exp_id, expr in video.expressions.items()}
+        decisions = _decisions(feats, params)
         key = (video.name, params.min_region_frac,
                tuple((exp_id, trace.frame, None if mask is None else mask_hash(mask))
                      for exp_id, (mask, trace) in decisions.items()))
         if reuse and key in self._scores:
             self.counters.scores_reused += 1
             return self._scores[key]
-        preds = {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None
-                          else path(feats, trace.frame, mask, params))
-                 for exp_id, (mask, trace) in decisions.items()}
+        preds = _paths(feats, decisions, params)
         self.counters.scores_computed += 1
         score = self._scores[key] = self.evaluator.score_video(video, preds)
         return score
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _decisions(feats: VideoFeatures, params: Params) -> dict[str, tuple]:
+    """exp_id → (refined anchor mask or None, its trace): Locate, Core and Refine per expression."""
+    return {exp_id: seed(feats, expr.text, params) for exp_id, expr in feats.video.expressions.items()}
+
+
+def _paths(feats: VideoFeatures, decisions: Mapping[str, tuple], params: Params) -> dict[str, np.ndarray]:
+    """exp_id → T×H×W bool: Path from each decision (all-empty masks where nothing was found)."""
+    video = feats.video
+    return {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None
+                     else path(feats, trace.frame, mask, params))
+            for exp_id, (mask, trace) in decisions.items()}
 
 
 def evaluate(dataset: Dataset, backend: Backend, params: Params, protocol: str, *,
