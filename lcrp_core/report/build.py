@@ -12,11 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES
-from lcrp_core.report.blocks import Loaded, study_warnings, table_block
-from lcrp_core.report.cells import Row, best_row, swept_names, trial_params
+from lcrp_core.report.blocks import Loaded, full_params, spec_base, study_warnings, table_block
+from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.spec import Plot, ReportSpec, load_spec
@@ -52,21 +50,6 @@ def load_studies(names: Sequence[str], *, storage: str | None,
         except MissingStudy as exc:  # "NAME: study not found in ..." → "not found in ..."
             out[name] = Loaded(name, None, problem=str(exc).removeprefix(f"{name}: study "))
     return out
-
-
-def spec_base(user_attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The base parameters a sweep spec names (``lcrp_spec.base``, a preset name allowed)."""
-    spec = user_attrs.get("lcrp_spec")
-    base = spec.get("base") if isinstance(spec, Mapping) else None
-    if not isinstance(base, Mapping):
-        return None
-    params = dict(PRESETS[base["preset"]].to_short()) if base.get("preset") in PRESETS else {}
-    params.update({k: v for k, v in base.items() if k in SHORT_NAMES})
-    return params or None
-
-
-def _full_params(row: Row) -> dict[str, Any]:
-    return {**trial_params(row.trials[0]), **row.params} if row.trials else dict(row.params)
 
 
 def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) -> RenderedPlot:
@@ -118,7 +101,7 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
     base_params = plot.base or spec_base(study.data.user_attrs)
     base = None
     if base_params:
-        base = best_row([r for r in rows if params_match(_full_params(r), base_params)])
+        base = best_row([r for r in rows if params_match(full_params(r), base_params)])
     swept = swept_names(study.rows.rows) if study.rows is not None else []
     groups = []
     for name, row in (("best", best), ("base", base)):
@@ -141,7 +124,7 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
 def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict[str, bytes | str], list[str]]:
     """({file name: content}, warnings) for the whole report."""
     files: dict[str, bytes | str] = {}
-    blocks = [table_block(t, studies, std=spec.options.std) for t in spec.tables]
+    blocks = [table_block(t, studies, std=spec.options.std, options=spec.options) for t in spec.tables]
     renderers = {"md": to_markdown, "html": to_html, "tex": to_latex}
     for block in blocks:
         for fmt in spec.options.table_formats:
