@@ -198,7 +198,7 @@ def _score_cell(row: Row, metric: str, stats: PanelStats | None, i: int, *, std:
 
 
 def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study: str,
-                 tied: frozenset[int]) -> list[str]:
+                 tied: frozenset[int], names: Sequence[str]) -> list[str]:
     unit = (f"{stats.videos} videos, their {stats.items} expressions resampled with their video"
             if stats.items > stats.videos else f"{stats.videos} videos")
     test = (f"paired permutation test over {stats.videos} videos, Holm-corrected")
@@ -209,7 +209,7 @@ def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study
                      + ("; ± is the standard deviation over repeats (seeds)." if options.std else "."))
     if options.paired and stats.reference is not None:
         notes.append(f"{study}: Δ is the paired difference in J&F from the reference row "
-                     f"({format_params(rows[stats.reference].params)}) with its 95% CI; p is a "
+                     f"({format_params({n: rows[stats.reference].params.get(n) for n in names})}) with its 95% CI; p is a "
                      f"two-sided {test} over the {sum(p is not None for p in stats.p_ref)} rows.")
     others = sum(p is not None for p in stats.p_best)
     if others and len(tied) == others:
@@ -255,7 +255,7 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
                         f"({what}); Δ is not shown.")
     tied = stats.tied(options.alpha) if stats is not None else frozenset()
     if stats is not None:
-        notes = _stats_notes(stats, rows, options, study.name, tied)
+        notes = _stats_notes(stats, rows, options, study.name, tied, names)
     shown = {param_key({n: r.params.get(n) for n in names}) for r in rows}
     if len(shown) < len(rows):
         hidden = [n for n in swept_names(rows) if n not in names]
