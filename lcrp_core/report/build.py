@@ -12,12 +12,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lcrp_core.report.blocks import Loaded, full_params, spec_base, study_warnings, table_block
 from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
-from lcrp_core.report.spec import Plot, ReportSpec, load_spec
+from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
 from lcrp_core.report.study import MissingStudy, load_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
@@ -52,14 +53,28 @@ def load_studies(names: Sequence[str], *, storage: str | None,
     return out
 
 
-def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) -> RenderedPlot:
+def default_title(plot: Plot) -> str:
+    """What the figure shows (the study is named in its caption, not in the title)."""
+    from lcrp_core.report.fmt import label
+
+    return {
+        "heatmap": f"J&F over {label(plot.x or '')} and {label(plot.y or '')}",
+        "lines": f"J&F against {label(plot.x or '')}, one line per {label(plot.series or '')}",
+        "spread": "Per-video J&F: best and base configurations",
+        "forest": "Δ J&F against the reference row",
+        "masks": "Largest differences: best row vs reference row",
+        "history": "TPE optimisation history",
+        "importances": "Parameter importances",
+    }[plot.kind]
+
+
+def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int,
+                options: Options | None = None) -> RenderedPlot:
     """One plot's files, or none and a warning saying why (pure apart from matplotlib)."""
     from lcrp_core.report import plots
 
-    default_titles = {"spread": "per-video J&F", "history": "optimisation history",
-                      "importances": "parameter importances"}
-    title = plot.title or (f"{plot.study}: {default_titles[plot.kind]}"
-                           if plot.kind in default_titles else plot.study)
+    options = options or Options()
+    title = plot.title or default_title(plot)
     warnings = study_warnings(study)
     rows = study.rows.complete_rows if study.rows is not None else []
 
@@ -75,7 +90,14 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
         if plot.kind == "heatmap":
             fig = plots.heatmap_figure(rows, x=plot.x, y=plot.y, title=title)
         elif plot.kind == "lines":
-            fig = plots.lines_figure(rows, x=plot.x, series=plot.series, title=title)
+            fig = plots.lines_figure(rows, x=plot.x, series=plot.series, title=title,
+                                     intervals=_row_intervals(rows, (plot.series, plot.x), options))
+        elif plot.kind == "forest":
+            forest, reason = _forest(plot, study, options)
+            if forest is None:
+                return skip(reason)
+            labels, intervals, significant, reference = forest
+            fig = plots.forest_figure(labels, intervals, significant, reference=reference, title=title)
         elif plot.kind == "spread":
             groups, reason = _spread_groups(plot, study, rows)
             if not groups:
@@ -83,14 +105,64 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
             if reason:
                 warnings.append(f"plot '{plot.id}': {reason}.")
             fig = plots.spread_figure(groups, title=title)
+        elif plot.kind == "history":
+            fig = plots.history_figure(study.data.trials, direction=study.data.direction, title=title)
         else:
             try:
-                fig = plots.optuna_figure(plot.kind, study.data.trials, direction=study.data.direction,
-                                          name=plot.study, title=title)
+                importances = plots.param_importances(study.data.trials, direction=study.data.direction,
+                                                      name=plot.study)
             except ValueError as exc:
                 return skip(str(exc))
+            fig = plots.importances_figure(importances, title=title)
         files = {fmt: plots.figure_bytes(fig, fmt, dpi=dpi) for fmt in formats}
     return RenderedPlot(plot, title, files, tuple(dict.fromkeys(warnings)))
+
+
+def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
+                   ) -> dict[tuple[Any, ...], tuple[float, float]] | None:
+    """{values of ``names``: J&F 95 % CI} of the best row at each point, when every row has
+    per-item scores (bootstrap over videos, significance.py); else None."""
+    from lcrp_core.report import significance as sig
+    from lcrp_core.report.plots import best_by
+
+    values, _ = best_by(rows, names)
+    out = {}
+    for row in rows:
+        key = tuple(row.params.get(n) for n in names)
+        if key in values and row.mean == values[key] and key not in out:
+            items = row.items()
+            if not items:
+                return None
+            ci = sig.item_ci(items, "JF", seed=options.seed, n_resamples=options.n_resamples)
+            shift = row.mean - ci.value  # centre the interval on the printed mean over repeats
+            out[key] = (ci.low + shift, ci.high + shift)
+    return out or None
+
+
+def _forest(plot: Plot, study: Loaded, options: Options):
+    """(labels, Δ intervals, significant, reference label) for a forest plot, or None and why."""
+    from dataclasses import replace
+
+    from lcrp_core.report.blocks import panel_stats, reference_row
+
+    assert study.data is not None and study.rows is not None
+    rows = study.rows.rows
+    selector = plot.base or spec_base(study.data.user_attrs)
+    ref = reference_row(rows, selector)
+    if ref is None:
+        return None, ("no reference row: no complete trial at " + format_params(selector)
+                      if selector else "no reference row (plot key 'base') nor a base in the study's spec")
+    stats = panel_stats(rows, reference=ref, options=replace(options, paired=True))
+    if stats is None:
+        return None, "no per-video scores in every complete row"
+    names = swept_names(rows)
+    shown = [i for i, d in enumerate(stats.delta) if d is not None]
+    labels = [format_params({n: rows[i].params.get(n) for n in names}) for i in shown]
+    intervals = [(stats.delta[i].delta.value, stats.delta[i].delta.low, stats.delta[i].delta.high)
+                 for i in shown]
+    significant = [stats.p_ref[i] is not None and stats.p_ref[i] < options.alpha for i in shown]
+    reference = format_params({n: rows[ref].params.get(n) for n in names})
+    return (labels, intervals, significant, reference), ""
 
 
 def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
@@ -131,7 +203,7 @@ def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict
             files[f"{block.id}.{fmt}"] = renderers[fmt](block)
         files[f"{block.id}.txt"] = block_text(block)
     rendered = [render_plot(p, studies[p.study], formats=spec.options.plot_formats,
-                            dpi=spec.options.dpi) for p in spec.plots]
+                            dpi=spec.options.dpi, options=spec.options) for p in spec.plots]
     for r in rendered:
         files.update({f"{r.plot.id}.{fmt}": data for fmt, data in r.files.items()})
     warnings = list(dict.fromkeys(w for item in [*blocks, *rendered] for w in item.warnings))
@@ -179,7 +251,7 @@ def index_markdown(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequen
                                                              _TABLE_NAMES))
         out.append(to_markdown(block, level=2) + f"\nFiles: {links}\n")
     for p in plots:
-        out.append(f"## {p.title}\n")
+        out.append(f"## {p.title}\n\nStudy `{p.plot.study}`.\n")
         if "png" in p.files:
             out.append(f"![{p.title}]({p.plot.id}.png)\n")
         if p.files:
@@ -228,7 +300,8 @@ def index_html(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[R
         out.append(f'<figure id="{attr(p.plot.id)}">')
         if "png" in p.files:
             out.append(f'<img src="{attr(p.plot.id)}.png" alt="{attr(p.title)}">')
-        out.append(f"<figcaption>{esc(p.title)}{' — ' + links if links else ''}</figcaption>")
+        out.append(f"<figcaption>{esc(p.title)} (study {esc(p.plot.study)})"
+                   f"{' — ' + links if links else ''}</figcaption>")
         out += [f'<p class="lcrp-warning"><strong>Warning:</strong> {esc(w)}</p>' for w in p.warnings]
         out.append("</figure>")
     out += ["</body>", "</html>"]
