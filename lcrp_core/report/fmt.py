@@ -43,17 +43,23 @@ def format_number(value: float) -> str:
     return format(value, ".6g") if isinstance(value, float) else str(value)
 
 
-def format_delta(frac: float) -> str:
-    """δ as a percent of the frame area: 0.003 → "0.3%", 0.0015 → "0.15%", 0 → "0%"."""
+def format_delta(frac: float, *, digits: int | None = None) -> str:
+    """δ as a percent of the frame area: 0.003 → "0.3%", 0.0015 → "0.15%", 0 → "0%"; with
+    ``digits`` significant digits for continuous values (TPE): 0.000515822 → "0.052%"."""
+    if digits is not None:
+        return f"{float(f'{frac * 100:.{digits}g}'):g}%"
     return percent_text(frac)
 
 
-def format_param(name: str, value: Any) -> str:
-    """One parameter value as tables print it (δ as a percent)."""
+def format_param(name: str, value: Any, *, digits: int | None = None) -> str:
+    """One parameter value as tables print it (δ as a percent); ``digits``: significant digits
+    of continuous (TPE) values."""
     if value is None:
         return DASH
     if name == "delta" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_delta(value)
+        return format_delta(value, digits=digits)
+    if digits is not None and isinstance(value, float) and not value.is_integer():
+        return f"{value:.{max(digits, 3)}g}"
     return format_number(value)
 
 

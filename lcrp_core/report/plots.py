@@ -93,7 +93,7 @@ def _value_ticks(axis: Any, name: str, values: Sequence[Any]) -> None:
         return
     axis.set_major_locator(MaxNLocator(nbins=5))
     axis.set_major_formatter(FuncFormatter(
-        lambda v, _: f"{v:.3g}%" if name == "delta" else f"{v:.6g}"))
+        lambda v, _: f"{v:.2g}%" if name == "delta" else f"{v:.6g}"))
 
 
 def _score_axis(axis: Any) -> None:
@@ -136,9 +136,13 @@ def heatmap_figure(rows: Sequence[Row], *, x: str, y: str, title: str) -> Figure
         if np.isfinite(v):
             ax.text(j, i, format_score(v), ha="center", va="center", fontsize=7,
                     color="black" if v > middle else "white")
-    for axis, values, name in ((ax.xaxis, xs, x), (ax.yaxis, ys, y)):  # every k-th label if many
-        step = max(1, math.ceil(len(values) / MAX_VALUE_TICKS))
-        axis.set_ticks(range(0, len(values), step), [format_param(name, v) for v in values[::step]])
+    for axis, values, name in ((ax.xaxis, xs, x), (ax.yaxis, ys, y)):
+        if len(values) <= MAX_VALUE_TICKS:
+            axis.set_ticks(range(len(values)), [format_param(name, v) for v in values])
+        else:  # continuous values (TPE): a few labels, two significant digits
+            step = math.ceil(len(values) / 4)
+            axis.set_ticks(range(0, len(values), step),
+                           [format_param(name, v, digits=2) for v in values[::step]])
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title(title + (_BEST_OF if merged else ""))
