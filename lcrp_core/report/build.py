@@ -18,6 +18,7 @@ from lcrp_core.report.blocks import Loaded, full_params, spec_base, study_warnin
 from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
+from lcrp_core.report.qualitative import Strip
 from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
 from lcrp_core.report.study import MissingStudy, load_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
@@ -69,7 +70,7 @@ def default_title(plot: Plot) -> str:
 
 
 def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int,
-                options: Options | None = None) -> RenderedPlot:
+                options: Options | None = None, strip: Strip | str | None = None) -> RenderedPlot:
     """One plot's files, or none and a warning saying why (pure apart from matplotlib)."""
     from lcrp_core.report import plots
 
@@ -105,6 +106,16 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int,
             if reason:
                 warnings.append(f"plot '{plot.id}': {reason}.")
             fig = plots.spread_figure(groups, title=title)
+        elif plot.kind == "masks":
+            from lcrp_core.report.qualitative import strip_figure, strip_gif
+
+            if not isinstance(strip, Strip):
+                return skip(strip or "no predictions loaded")
+            warnings += [f"plot '{plot.id}': {w}." for w in strip.warnings]
+            fig = strip_figure(strip, title=title)
+            extra = {"gif": strip_gif(strip)} if plot.gif else {}
+            files = {fmt: plots.figure_bytes(fig, fmt, dpi=min(dpi, 200)) for fmt in formats}
+            return RenderedPlot(plot, title, {**files, **extra}, tuple(dict.fromkeys(warnings)))
         elif plot.kind == "history":
             fig = plots.history_figure(study.data.trials, direction=study.data.direction, title=title)
         else:
@@ -193,8 +204,44 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
     return groups, ""
 
 
-def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict[str, bytes | str], list[str]]:
-    """({file name: content}, warnings) for the whole report."""
+def load_strips(spec: ReportSpec, studies: Mapping[str, Loaded]) -> dict[str, Strip | str]:
+    """{masks plot id: its Strip, or why there is none}: the predictions of the best and the
+    reference rows on their most different items, read from the cache (the I/O edge)."""
+    from lcrp_core.errors import LcrpError
+    from lcrp_core.report.blocks import reference_row
+    from lcrp_core.report.qualitative import load_strip
+
+    out: dict[str, Strip | str] = {}
+    for plot in spec.plots:
+        if plot.kind != "masks":
+            continue
+        study = studies[plot.study]
+        if study.data is None or study.rows is None or not study.rows.complete_rows:
+            out[plot.id] = f"study '{plot.study}' has no complete trial"
+            continue
+        rows = study.rows.rows
+        best = best_row(rows)
+        selector = plot.base or spec_base(study.data.user_attrs)
+        ref = reference_row(rows, selector)
+        if best is None or ref is None:
+            out[plot.id] = "no complete row at the reference configuration " + (
+                format_params(selector) if selector else "(plot key 'base')")
+        elif rows[ref] is best:
+            out[plot.id] = "the best row is the reference row: nothing to compare"
+        else:
+            try:
+                out[plot.id] = load_strip(study, best, rows[ref], top=plot.top, frames=plot.frames,
+                                          names=swept_names(rows))
+            except LcrpError as exc:
+                out[plot.id] = str(exc)
+    return out
+
+
+def render_report(spec: ReportSpec, studies: Mapping[str, Loaded],
+                  strips: Mapping[str, Strip | str] | None = None
+                  ) -> tuple[dict[str, bytes | str], list[str]]:
+    """({file name: content}, warnings) for the whole report; ``strips`` are the masks plots'
+    predictions (load_strips)."""
     files: dict[str, bytes | str] = {}
     blocks = [table_block(t, studies, std=spec.options.std, options=spec.options) for t in spec.tables]
     renderers = {"md": to_markdown, "html": to_html, "tex": to_latex}
@@ -203,7 +250,8 @@ def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict
             files[f"{block.id}.{fmt}"] = renderers[fmt](block)
         files[f"{block.id}.txt"] = block_text(block)
     rendered = [render_plot(p, studies[p.study], formats=spec.options.plot_formats,
-                            dpi=spec.options.dpi, options=spec.options) for p in spec.plots]
+                            dpi=spec.options.dpi, options=spec.options,
+                            strip=(strips or {}).get(p.id)) for p in spec.plots]
     for r in rendered:
         files.update({f"{r.plot.id}.{fmt}": data for fmt, data in r.files.items()})
     warnings = list(dict.fromkeys(w for item in [*blocks, *rendered] for w in item.warnings))
@@ -218,7 +266,7 @@ def build_report(spec_path: str | Path, *, out_dir: str | Path | None = None,
     the spec). ``storage`` overrides the spec's storage for every study."""
     spec = load_spec(spec_path)
     studies = load_studies(spec.studies, storage=storage or spec.storage, studies_dir=studies_dir)
-    files, warnings = render_report(spec, studies)
+    files, warnings = render_report(spec, studies, load_strips(spec, studies))
     target = Path(out_dir) if out_dir is not None else spec.path.parent / spec.name
     written = write_files(target, files)
     for study in studies.values():
@@ -237,7 +285,7 @@ def _links(stem: str, formats: Sequence[str], names: Mapping[str, str]) -> list[
 
 
 _TABLE_NAMES = {"md": "Markdown", "html": "HTML", "tex": "LaTeX"}
-_PLOT_NAMES = {"png": "PNG", "pdf": "PDF"}
+_PLOT_NAMES = {"png": "PNG", "pdf": "PDF", "gif": "GIF"}
 
 
 def index_markdown(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[RenderedPlot],
