@@ -155,7 +155,7 @@ def test_import_reference_rows(tmp_path, capsys, monkeypatch):
     code, out, _ = run(capsys, "db", "import", "ref", "paper.csv", "--source", "LCRP, Table 5")
     assert code == 0 and "imported 2 reference rows into study ref (sqlite:///studies/ref.db)" in out
     study = optuna.load_study(study_name="ref", storage="sqlite:///studies/ref.db")
-    assert study.user_attrs["lcrp_kind"] == "reference"
+    assert study.user_attrs["lcrp_kind"] == "reference" and study.metric_names == ["J&F"]
     assert [c["params"] for c in study.user_attrs["lcrp_cells"]] == [
         {"N": 10, "K": 3, "H": 3, "delta": 0.003}, {"N": 5, "K": 5, "H": 3, "delta": 0.003}]
     t0, t1 = study.trials

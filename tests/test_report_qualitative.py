@@ -4,6 +4,7 @@ reference rows, read from the cache — and never recomputed: without the cache 
 import shutil
 
 import numpy as np
+import optuna
 import pytest
 from PIL import Image
 
@@ -60,6 +61,10 @@ def test_cache_only_backend_refuses_expensive_calls():
 def test_strip_from_the_cache_and_not_without_it(workspace, monkeypatch, capsys):
     monkeypatch.chdir(workspace)
     assert main(["-q", "sweep", "run", "q.yaml", "--storage", "sqlite:///q.db"]) == 0
+    study = optuna.load_study(study_name="q", storage="sqlite:///q.db")
+    assert study.metric_names == ["J&F"]  # optuna-dashboard shows the objective's name
+    texts = {k: v["text"] for k, v in study.best_trial.user_attrs["per_expression"].items()}
+    assert len(texts) >= 2 and all(isinstance(t, str) and t for t in texts.values())
     out = workspace / "out"
     assert main(["-q", "report", "report.yaml", "--storage", "sqlite:///q.db", "--out", str(out)]) == 0
     page = (out / "index.html").read_text()

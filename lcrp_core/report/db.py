@@ -35,6 +35,7 @@ from lcrp_core.report.study import (
     study_names,
 )
 from lcrp_core.report.tables import Header, Table, header, to_text
+from lcrp_core.sweep.queue import name_objective
 from lcrp_core.sweep.storage import normalize_url, open_storage
 
 if TYPE_CHECKING:
@@ -422,6 +423,7 @@ def import_reference(study_name: str, csv_path: str | Path, *, storage: str,
         }
         for key, value in attrs.items():
             study.set_user_attr(key, value)
+        name_objective(study)
         for cell, row in zip(cells, rows, strict=True):
             params = Params.from_mapping(cell["params"]).to_short()
             scores = {k: row[k] for k in ("J", "F", "JF") if k in row}
