@@ -96,3 +96,17 @@ def test_lines_carry_ci_bars_and_forest_one_interval_per_row():
         ys = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
         assert ys["N=5"] > ys["N=7"]  # rows top to bottom in table order
         assert "Δ J&F vs N=10" in ax.get_xlabel()
+
+
+def test_tpe_top_k_table_prints_delta_to_two_significant_digits(tpe_rows):
+    from lcrp_core.report.blocks import Loaded, ablation_panel
+
+    _, data = tpe_rows
+    table, _, _ = ablation_panel(Loaded("t", data), columns=None, std=False, top=5)
+    assert [h.text for h in table.headers] == ["H", "δ", "J&F"]
+    means = [float(r[-1]) for r in table.rows]
+    assert len(table.rows) == 5 and means == sorted(means, reverse=True)
+    assert table.bold == frozenset({0})
+    for row in table.rows:  # e.g. "0.41%", never "0.412345%"
+        digits = row[1].rstrip("%").replace("0.", "", 1).lstrip("0")
+        assert row[1].endswith("%") and len(digits) <= 2, row

@@ -226,11 +226,13 @@ def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study
 
 
 def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
-                   options: Options | None = None, reference: Mapping[str, Any] | None = None
-                   ) -> tuple[Table, list[str], list[str]]:
+                   options: Options | None = None, reference: Mapping[str, Any] | None = None,
+                   top: int | None = None) -> tuple[Table, list[str], list[str]]:
     """(N, K, J&F)-style table: one row per swept point in cell order, best rows in bold; with
     per-item scores, rows not significantly different from the best marked †, and the score
-    columns, CIs and Δ the options ask for. Returns (table, warnings, notes)."""
+    columns, CIs and Δ the options ask for; ``top``: the k best rows only, best first. A study
+    without cells (TPE) prints its continuous values to two significant digits (δ "0.052%").
+    Returns (table, warnings, notes)."""
     options = options or Options(std=std)
     scores = list(options.scores)
     extra = [DELTA_HEADER, P_HEADER] if options.paired else []
@@ -238,11 +240,14 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
         names = list(columns or ())
         return (Table(headers=(*(header(n) for n in [*names, *scores]), *extra),
                       rows=((DASH,) * (len(names) + len(scores) + len(extra)),)), [], [])
+    assert study.data is not None
     rows = study.rows.rows
-    names = list(columns) if columns else swept_names(rows)
+    if top is not None:
+        rows = tuple(sorted(study.rows.complete_rows, key=lambda r: -r.mean)[:top])
+    digits = None if study.data.cells else 2
+    names = list(columns) if columns else swept_names(study.rows.rows)
     warnings: list[str] = []
     notes: list[str] = []
-    assert study.data is not None
     ref_params = reference or spec_base(study.data.user_attrs)
     ref = reference_row(rows, ref_params)
     stats = panel_stats(rows, reference=ref, options=options)
@@ -263,7 +268,7 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
                         f"({', '.join(hidden) or 'repeat'}).")
     cells = []
     for i, r in enumerate(rows):
-        cell = [format_param(n, r.params.get(n)) for n in names]
+        cell = [format_param(n, r.params.get(n), digits=digits) for n in names]
         cell += [_score_cell(r, m, stats, i, std=std, dagger=m == "JF" and i in tied) for m in scores]
         if options.paired:
             d = stats.delta[i] if stats is not None else None
@@ -285,7 +290,7 @@ def ablation_block(spec: AblationTable, studies: Mapping[str, Loaded], *, std: b
     for panel in spec.panels:
         study = studies[panel.study]
         table, extra, more = ablation_panel(study, columns=panel.columns, std=std, options=options,
-                                            reference=panel.reference)
+                                            reference=panel.reference, top=panel.top)
         panels.append(table)
         warnings += study_warnings(study) + extra
         notes += more

@@ -49,11 +49,12 @@ class Options:
 class Panel:
     """One table of a side-by-side ablation: a study, the parameter columns to show (None: the
     parameters that vary across the study's rows) and the reference row of Δ (None: the sweep
-    spec's base configuration)."""
+    spec's base configuration); ``top``: only the k best rows, best first (a TPE study's top-k)."""
 
     study: str
     columns: tuple[str, ...] | None = None
     reference: Mapping[str, Any] | None = None
+    top: int | None = None
 
 
 @dataclass(frozen=True)
@@ -278,14 +279,17 @@ def _table(r: _Reader, value: Any, key: str) -> AblationTable | ResourceTable:
             if isinstance(p, str):
                 panels.append(Panel(study=r.ident(p, pkey)))
                 continue
-            p = r.mapping(p, pkey, required=("study",), optional=("columns", "reference"))
+            p = r.mapping(p, pkey, required=("study",), optional=("columns", "reference", "top"))
             columns = None
             if "columns" in p:
                 columns = tuple(r.param_name(c, f"{pkey}.columns[{j}]")
                                 for j, c in enumerate(r.seq(p["columns"], f"{pkey}.columns")))
             reference = r.selector(p["reference"], f"{pkey}.reference") if p.get("reference") else None
+            top = p.get("top")
+            if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+                raise r.fail(f"{pkey}.top", f"expected a positive integer, got {top!r}")
             panels.append(Panel(study=r.ident(p["study"], f"{pkey}.study"), columns=columns,
-                                reference=reference))
+                                reference=reference, top=top))
         return AblationTable(id=r.ident(value["id"], f"{key}.id"),
                              title=r.text(value.get("title", value["id"]), f"{key}.title"),
                              panels=tuple(panels), note=_note(r, value, key))
