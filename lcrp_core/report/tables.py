@@ -229,9 +229,13 @@ def to_text(table: Table) -> str:
     return "\n".join([line(grid[0]), rule, *(line(r) for r in grid[1:])]) + "\n"
 
 
+#: Panels wider than this together are printed one under the other in a terminal.
+TERMINAL_WIDTH = 120
+
+
 def block_text(block: TableBlock) -> str:
-    """A table block for a terminal: its title, then its panels side by side; the best row of
-    each panel is marked with ``*``."""
+    """A table block for a terminal: its title, then its panels side by side (one under the other
+    when they would not fit in TERMINAL_WIDTH); the best row of each panel is marked with ``*``."""
     columns = []
     for panel in block.panels:
         lines = to_text(panel).splitlines()
@@ -239,7 +243,11 @@ def block_text(block: TableBlock) -> str:
         columns.append([m + line for m, line in zip(marks, lines, strict=True)])
     height = max(len(c) for c in columns)
     widths = [max(len(line) for line in c) for c in columns]
-    rows = ["    ".join((c[i] if i < len(c) else "").ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
-            for i in range(height)]
+    if sum(widths) + 4 * (len(widths) - 1) > TERMINAL_WIDTH:
+        rows = [line for i, c in enumerate(columns) for line in ([""] if i else []) + c]
+    else:
+        rows = ["    ".join((c[i] if i < len(c) else "").ljust(w)
+                           for c, w in zip(columns, widths, strict=True)).rstrip()
+                for i in range(height)]
     notes = [f"! {w}" for w in block.warnings] + [f"  {n}" for n in block.notes]
     return "\n".join([block.title, *rows, *notes]) + "\n"
