@@ -107,7 +107,8 @@ def caption(study: Loaded, items: Mapping[str, Any]) -> str:
     if not isinstance(dataset, Mapping):
         return ""
     parts = [f"{study.name}: {dataset.get('kind', '?')}"
-             + (f" ({dataset['split']})" if dataset.get("split") else "")]
+             + (f" {dataset['split']}" if dataset.get("split") else "")
+             + (f" at {dataset['root']}" if dataset.get("root") else "")]
     if spec.get("protocol"):
         parts.append(f"{spec['protocol']} protocol")
     base = spec_base(study.data.user_attrs)
