@@ -155,21 +155,22 @@ def panel_stats(rows: Sequence[Row], *, reference: int | None, options: Options)
         for it in items]
     best = max(complete, key=lambda i: rows[i].mean)
 
-    def tests(against: int | None) -> tuple[list[sig.Paired | None], list[float | None]]:
+    def tests(against: int | None, with_ci: bool = True
+              ) -> tuple[list[sig.Paired | None], list[float | None]]:
         out: list[sig.Paired | None] = [None] * len(rows)
         p: list[float | None] = [None] * len(rows)
         if against is None:
             return out, p
         for i in complete:
             if i != against:
-                out[i] = sig.paired(items[i], items[against], "JF", **kw)
+                out[i] = sig.paired(items[i], items[against], "JF", with_ci=with_ci, **kw)
         tested = [i for i, r in enumerate(out) if r is not None]
         for i, q in zip(tested, sig.holm([out[i].p for i in tested]), strict=True):
             p[i] = q
         return out, p
 
     delta, p_ref = tests(reference) if options.paired else ([None] * len(rows), [None] * len(rows))
-    _, p_best = tests(best)
+    _, p_best = tests(best, with_ci=False)  # only the p-values: the † marks
     shared = items[best] or {}
     return PanelStats(ci=ci, delta=delta, p_ref=p_ref, p_best=p_best, reference=reference,
                       best=best, videos=len({sig.video_of(k) for k in shared}), items=len(shared))

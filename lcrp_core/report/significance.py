@@ -118,15 +118,21 @@ def paired_permutation_p(diff_sums: np.ndarray, *, seed: int = SEED,
 
 
 def paired(row: Items, reference: Items, metric: str = "JF", *, seed: int = SEED,
-           n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE) -> Paired | None:
+           n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
+           with_ci: bool = True) -> Paired | None:
     """Δ = score(row) − score(reference) over the items both have, its CI (bootstrap over
-    videos) and the paired permutation p-value; None when they share no item."""
+    videos; the point alone when not ``with_ci``) and the paired permutation p-value; None when
+    they share no item."""
     keys = [k for k in row if k in reference]
     if not keys:
         return None
     diff = {k: {metric: float(row[k][metric]) - float(reference[k][metric])} for k in keys}
     videos, sums, counts = clusters(diff, metric)
-    ci = cluster_ci(sums, counts, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    if with_ci:
+        ci = cluster_ci(sums, counts, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    else:
+        value = float(_ratio(sums, counts))
+        ci = Interval(value, value, value)
     return Paired(ci, paired_permutation_p(sums, seed=seed, n_resamples=n_resamples),
                   videos=len(videos), items=len(keys))
 
