@@ -208,7 +208,9 @@ def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study
     if options.ci:
         notes.append(f"{study}: [a, b] is the 95% confidence interval from a bootstrap over the "
                      f"{unit} (BCa, {options.n_resamples} resamples, seed {options.seed})"
-                     + ("; ± is the standard deviation over repeats (seeds)." if options.std else "."))
+                     + ("; ± is the standard deviation over repeats (seeds), reported apart from "
+                        "the spread over videos." if options.std and any(len(r.trials) > 1 for r in rows)
+                        else "."))
     if options.paired and stats.reference is not None:
         notes.append(f"{study}: Δ is the paired difference in J&F from the reference row "
                      f"({format_params({n: rows[stats.reference].params.get(n) for n in names})}) with its 95% CI; p is a "
