@@ -176,3 +176,27 @@ def test_report_one_clearly_better_row(trust_report):
     assert "**" + best[2] + "**" in md  # bold
     assert math.isclose(float(best[2].split()[0]),
                         sum(BASE[v] + d for v, d in zip(VIDEOS, BETTER, strict=True)) / 10, abs_tol=0.05)
+
+
+def test_repeats_report_seed_spread_and_video_ci_separately(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cells = cells_of([{"N": 5, "K": 3}, {"N": 10, "K": 3}], repeats=2)
+    shifts = (-0.5, 0.5, 1.0, 1.4)  # per repeat: the seeds move every video together
+    trials = []
+    for cell, shift in zip(cells, shifts, strict=True):
+        per_video = {v: s + shift for v, s in BASE.items()}
+        trials.append(trial(cell, sum(per_video.values()) / len(per_video), per_video=per_video,
+                            with_repeat=True))
+    make_study(url, "rep", trials, cells=cells)
+    spec = tmp_path / "rep.yaml"
+    spec.write_text("options: {std: true, ci: true}\n"
+                    "tables: [{id: rep, kind: ablation, panels: [{study: rep, columns: [N, K]}]}]\n")
+    assert main(["report", str(spec), "--storage", url, "--out", str(tmp_path / "o"), "-q"]) == 0
+    md = (tmp_path / "o" / "rep.md").read_text()
+    mean = sum(BASE.values()) / len(BASE)
+    theta, low, high = independent_bca([np.array([s]) for s in BASE.values()])
+    first = _rows(md)[0][2]  # N=5: repeats at −0.5 and +0.5: mean, sd over seeds 0.7, CI over videos
+    assert first.startswith(f"{mean:.1f} ± 0.7 [")
+    lo, hi = (float(x) for x in first.split("[")[1].rstrip("]†").split(","))
+    assert lo == pytest.approx(low, abs=0.2) and hi == pytest.approx(high, abs=0.2)
+    assert "standard deviation over repeats (seeds)" in md
