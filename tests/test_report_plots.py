@@ -110,3 +110,31 @@ def test_tpe_top_k_table_prints_delta_to_two_significant_digits(tpe_rows):
     for row in table.rows:  # e.g. "0.41%", never "0.412345%"
         digits = row[1].rstrip("%").replace("0.", "", 1).lstrip("0")
         assert row[1].endswith("%") and len(digits) <= 2, row
+
+
+def test_checked_in_demo_tpe_report_renders_its_top_table_and_plots(tmp_path):
+    from pathlib import Path
+
+    from lcrp_core.cli import main
+
+    url = f"sqlite:///{tmp_path / 'tpe.db'}"
+    rng = np.random.default_rng(1)
+    videos = ("a", "b", "c", "d", "e", "f")
+    trials = []
+    for n, k, d in zip(rng.integers(2, 12, 12), rng.integers(1, 5, 12), rng.uniform(0.0005, 0.005, 12),
+                       strict=True):
+        value = 50 + float(n) + 800 * float(d)
+        trials.append(trial(None, value, params={"N": int(n), "K": int(k), "delta": float(d)},
+                            per_video={v: value + i - 2.5 for i, v in enumerate(videos)}))
+    make_study(url, "demo_tpe", trials, kind="tpe")
+    spec = Path(__file__).parent.parent / "reports" / "demo_tpe.yaml"
+    out = tmp_path / "out"
+    assert main(["report", str(spec), "--storage", url, "--out", str(out), "-q"]) == 0
+    md = (out / "demo_tpe_top.md").read_text()
+    body = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(body) == 5 and body[0].startswith("| **")
+    deltas = [line.split("|")[3].strip().strip("*") for line in body]
+    assert all(d.endswith("%") and len(d.rstrip("%").replace(".", "").lstrip("0")) <= 2
+               for d in deltas), deltas  # δ to two significant digits
+    for stem in ("history_demo_tpe", "importances_demo_tpe"):
+        assert (out / f"{stem}.png").stat().st_size > 5000
