@@ -45,6 +45,7 @@ class EvalResult:
     counters: Counters
     cache_key: str
     params: Params
+    texts: dict[str, str] = field(default_factory=dict)  # {"<video>/<exp_id>": sentence}
 
     def __getattr__(self, name: str) -> Any:
         if name in _SCORE_FIELDS:
@@ -56,8 +57,10 @@ class EvalResult:
         return self.summary.per_video
 
     @property
-    def per_expression(self) -> dict[str, dict[str, float]]:
-        return self.summary.per_item
+    def per_expression(self) -> dict[str, dict[str, Any]]:
+        """Per-item J, F, J&F, plus the sentence (``text``) where the item is an expression."""
+        return {key: {**scores, **({"text": self.texts[key]} if key in self.texts else {})}
+                for key, scores in self.summary.per_item.items()}
 
     def to_attrs(self) -> dict[str, Any]:
         """The scores part of a trial's user_attrs (docs/trial-schema.md)."""
@@ -105,16 +108,17 @@ class EvalContext:
         after each video (a pruner may raise from it to stop the trial). ``reuse_scores=False``
         runs Path and the metrics even for decisions scored before (for benchmarks)."""
         start, before = time.perf_counter(), self.counters.copy()
-        scores, frames = [], 0
+        scores, frames, texts = [], 0, {}
         for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
                                           disable=not progress, leave=False)):
             score = self._score_video(self.features(video), params, reuse_scores)
             scores.append(score)
+            texts.update({f"{video.name}/{exp_id}": e.text for exp_id, e in video.expressions.items()})
             frames += len(video) * len(video.expressions)
             if on_video is not None:
                 on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
-                          self.counters - before, self.scope.features, params)
+                          self.counters - before, self.scope.features, params, texts)
 
     def predict(self, video, params: Params) -> dict[str, np.ndarray]:
         """Every expression's T×H×W bool masks for one video (what a trial scores)."""

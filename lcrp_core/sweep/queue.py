@@ -57,6 +57,17 @@ def unit_of(trial: FrozenTrial) -> str | None:
 
 # --- opening a study ---------------------------------------------------------------------------
 
+def name_objective(study) -> None:
+    """Name the objective "J&F" (``set_metric_names``) so optuna-dashboard labels it."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["J&F"])
+
+
 def prepare_study(spec: SweepSpec) -> SweepQueue:
     """Create the study (or resume it) and enqueue every cell/slot that has no trial yet.
 
@@ -84,6 +95,7 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
         else:
             study.set_user_attr(SPEC_ATTR, spec.to_json())
             study.set_user_attr(KIND_ATTR, spec.kind)
+            name_objective(study)
             if spec.kind != "tpe":
                 study.set_user_attr(CELLS_ATTR, [c.to_json() for c in spec.cells()])
             study.set_user_attr(HASH_ATTR, spec.hash())  # last: marks the study as complete

@@ -23,6 +23,7 @@ from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.pipeline.delta import parse_delta
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
 from lcrp_core.yamlfile import read_yaml
@@ -263,9 +264,20 @@ def _message(exc: LcrpError) -> str:
 
 
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Float parameters given as integers (``delta: 0``) become floats, so cells compare equal."""
-    return {n: float(v) if n not in INT_PARAMS and isinstance(v, int) and not isinstance(v, bool)
-            else v for n, v in values.items()}
+    """Float parameters given as integers (``delta: 0``) become floats, so cells compare equal;
+    δ follows the one rule of pipeline/delta.py (``0.003`` or ``"0.3%"``; a bare ``0.3`` is
+    refused with a hint). Raises ConfigError(key="delta")."""
+    out = {}
+    for n, v in values.items():
+        if n == "delta":
+            try:
+                v = parse_delta(v)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key="delta") from None
+        elif n not in INT_PARAMS and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        out[n] = v
+    return out
 
 
 def _storage(url: str, key: str, source: str = "") -> str:
@@ -486,6 +498,9 @@ class _Parser:
                          required=("low", "high"))
         is_int = name in INT_PARAMS
         kind, what = ((int, "an integer") if is_int else ((int, float), "a number"))
+        if name == "delta":  # a fraction or a percent string, the one rule of pipeline/delta.py
+            r.update({k: self.params(f"{where}.{k}", {name: r[k]}, base, at_value=True).min_region_frac
+                      for k in ("low", "high")})
         low = self.typed(r["low"], f"{where}.low", kind, what)
         high = self.typed(r["high"], f"{where}.high", kind, what)
         self.params(f"{where}.low", {name: low}, base, at_value=True)
