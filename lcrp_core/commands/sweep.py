@@ -51,11 +51,21 @@ def register(sub, common) -> None:
     s.set_defaults(func=status)
 
     c = cmds.add_parser("check", parents=[common], help="validate sweep specs",
-                        description="Validate specs without running anything.")
+                        description="Validate specs without running anything: the spec itself "
+                                    "and, unless --no-root-check, its dataset's split and videos.")
     c.add_argument("specs", nargs="+", help="sweep specs (YAML)")
     c.add_argument("--no-root-check", action="store_true",
                    help="do not require the dataset roots to exist")
     c.set_defaults(func=check)
+
+    d = cmds.add_parser("delete", parents=[common], help="delete a study and its trials",
+                        description="Delete a study (e.g. one created from a mistaken spec) and "
+                                    "all its trials from its storage, after confirmation.")
+    d.add_argument("study", help="study name")
+    d.add_argument("--storage", help="storage URL (default: studies/<study>.db, else the one "
+                                     "storage under studies/ holding the study)")
+    d.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    d.set_defaults(func=delete)
 
 
 def _optuna_logs(args) -> None:
@@ -130,8 +140,24 @@ def check(args) -> int:
 
     for path in args.specs:
         spec = load_spec(path, check_root=not args.no_root_check)
+        if not args.no_root_check:
+            spec.check_dataset()
         cells = spec.tpe.n_trials if spec.tpe is not None else len(spec.cells())
         print(f"{path}: ok (study {spec.study}, {spec.kind}, {cells} trials, hash {spec.hash()})")
+    return 0
+
+
+def delete(args) -> int:
+    from lcrp_core.commands import confirm
+    from lcrp_core.report.study import find_study
+    from lcrp_core.sweep.queue import delete_sweep
+
+    url = find_study(args.study, storage=args.storage)
+    if not confirm(f"delete study {args.study!r} and all its trials from {url}?", yes=args.yes):
+        print("nothing deleted")
+        return 1
+    n = delete_sweep(args.study, url)
+    print(f"deleted study {args.study} ({n} trials) from {url}")
     return 0
 
 
