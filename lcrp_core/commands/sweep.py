@@ -81,6 +81,7 @@ def run(args) -> int:
     from lcrp_core.sweep.driver import run_sweep
     from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
+    from lcrp_core.sweep.storage import storage_errors
 
     _optuna_logs(args)
     spec = load_spec(args.spec, check_root=args.root is None)
@@ -93,23 +94,30 @@ def run(args) -> int:
         from dataclasses import replace
 
         spec = replace(spec, devices=tuple(parse_devices(args.devices)))
-    result = run_sweep(spec, workers=args.workers, progress=not (args.quiet or args.no_progress),
-                       verbose=args.verbose)
+    with storage_errors(spec.storage):
+        result = run_sweep(spec, workers=args.workers,
+                           progress=not (args.quiet or args.no_progress), verbose=args.verbose)
     print(format_status(result.status))
     print(f"  {result.computed} trial(s) computed by this run")
     return _exit_code(result.status)
 
 
 def worker(args) -> int:
-    from lcrp_core.devices import parse_devices
-    from lcrp_core.sweep.driver import drive, worker_slots
     from lcrp_core.sweep.queue import load_sweep
-    from lcrp_core.sweep.status import format_status, study_status
-    from lcrp_core.sweep.storage import default_storage_url
-    from lcrp_core.sweep.worker import run_worker
+    from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
-    queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
+    url = args.storage or default_storage_url(args.study)
+    with storage_errors(url):
+        return _worker(args, load_sweep(args.study, url))
+
+
+def _worker(args, queue) -> int:
+    from lcrp_core.devices import parse_devices
+    from lcrp_core.sweep.driver import drive, worker_slots
+    from lcrp_core.sweep.status import format_status, study_status
+    from lcrp_core.sweep.worker import run_worker
+
     devices = parse_devices(args.devices) if args.devices else list(queue.spec.devices)
     slots = worker_slots(devices, args.workers)
     if len(slots) == 1:
@@ -127,11 +135,12 @@ def worker(args) -> int:
 def status(args) -> int:
     from lcrp_core.sweep.queue import load_sweep
     from lcrp_core.sweep.status import format_status, study_status
-    from lcrp_core.sweep.storage import default_storage_url
+    from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
-    queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
-    print(format_status(study_status(queue)))
+    url = args.storage or default_storage_url(args.study)
+    with storage_errors(url):
+        print(format_status(study_status(load_sweep(args.study, url))))
     return 0
 
 

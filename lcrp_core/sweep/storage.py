@@ -142,12 +142,16 @@ def storage_errors(url: str) -> Iterator[None]:
     """Turn a database failure inside the block (unreachable server, a file that is not a
     database, disk full) into a DataError naming the storage and the driver's own message."""
     import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
 
     try:
         yield
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None) or exc
-        first = next((line for line in str(orig).splitlines() if line.strip()), type(exc).__name__)
+    except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StorageInternalError) else exc
+        if not isinstance(cause, sqlalchemy.exc.SQLAlchemyError):
+            raise
+        orig = getattr(cause, "orig", None) or cause
+        first = next((line for line in str(orig).splitlines() if line.strip()), type(cause).__name__)
         raise DataError(f"storage failed: {first.strip()[:300]}", key=shown_url(url)) from exc
 
 
@@ -218,8 +222,11 @@ def _journal_backend(path: Path) -> Any:
                         while data:
                             data = data[fh.write(data):]
                         os.fsync(fh.fileno())
-                    except BaseException:
+                    except OSError as exc:
                         fh.truncate(end)  # never leave a cut-off line behind (disk full)
+                        raise OSError(exc.errno, exc.strerror, self._file_path) from exc
+                    except BaseException:
+                        fh.truncate(end)
                         raise
             finally:
                 self._lock.release()
