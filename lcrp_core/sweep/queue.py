@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.spec import SweepSpec, parse_spec
 from lcrp_core.sweep.storage import (
+    check_storage_file,
     normalize_url,
     open_storage,
     sqlalchemy_url,
@@ -145,6 +146,7 @@ def load_sweep(study_name: str, url: str) -> SweepQueue:
     """An existing sweep study, with the resolved spec stored in it (for workers and status)."""
     import optuna
 
+    check_storage_file(url)  # an existing study: never create (or write a schema into) a file
     try:
         attrs = optuna.load_study(study_name=study_name, storage=open_storage(url)).user_attrs
     except KeyError as exc:
@@ -273,7 +275,7 @@ def _advisory_lock(url: str, study: str) -> Iterator[None]:
 def _engine(url: str) -> Any:
     import sqlalchemy
 
-    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=1, max_overflow=0,
+    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=2, max_overflow=0,
                                     pool_pre_ping=True)
 
 
