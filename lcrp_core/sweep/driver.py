@@ -142,6 +142,7 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
     last = [""] * len(procs)
     heartbeats = storage_kind(queue.spec.storage) == "postgresql"
     next_reap = time.monotonic() + queue.spec.heartbeat_interval
+    killed: set[int] = set()  # frozen workers killed by _reap_stale: not crashes
     try:
         with selectors.DefaultSelector() as sel:
             pending: dict[int, bytes] = {}
@@ -151,7 +152,7 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
                     pending[stream.fileno()] = b""
             while sel.get_map():
                 if heartbeats and time.monotonic() >= next_reap:
-                    _reap_stale(queue, procs)
+                    killed |= _reap_stale(queue, procs)
                     next_reap = time.monotonic() + queue.spec.heartbeat_interval
                 for key, _ in sel.select(timeout=queue.spec.heartbeat_interval if heartbeats else None):
                     fd, (i, kind) = key.fd, key.data
@@ -181,13 +182,14 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
         for p in procs:
             p.stdout.close()
             p.stderr.close()
-    return [(slots[i], p.wait(), last[i]) for i, p in enumerate(procs)]
+    return [(slots[i], 0 if p.pid in killed else p.wait(), last[i]) for i, p in enumerate(procs)]
 
 
-def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> None:
+def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> set[int]:
     """While a round runs (PostgreSQL): fail the trials whose heartbeat went stale and re-queue
     their cells. A worker of this round whose trial was failed that way is frozen (stopped,
-    hung): it is killed with one warning, so that the round ends and its cell runs again."""
+    hung): it is killed with one warning, so that the round ends and its cell runs again in the
+    next one. The pids killed."""
     from optuna.trial import TrialState
 
     alive = {p.pid: p for p in procs if p.poll() is None}
@@ -195,6 +197,7 @@ def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> None:
     ours = {t._trial_id: t.user_attrs["pid"] for t in queue.trials(TrialState.RUNNING)
             if t.user_attrs.get("host") == host and t.user_attrs.get("pid") in alive}
     queue.reap()
+    killed = set()
     for trial_id, pid in ours.items():
         trial = queue.storage.get_trial(trial_id)
         # a worker that fails its own trial records an error first; a stale heartbeat does not
@@ -204,6 +207,8 @@ def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> None:
                         "its cell was re-queued", pid, trial.number, trial.user_attrs.get("lcrp_cell")
                         or trial.user_attrs.get("lcrp_slot"))
             alive[pid].kill()
+            killed.add(pid)
+    return killed
 
 
 def _event(line: str) -> dict | None:
