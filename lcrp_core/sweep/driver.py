@@ -54,7 +54,9 @@ def worker_slots(devices: Sequence[str], workers: int | None = None) -> list[str
 
 def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = True,
               verbose: int = 0) -> RunResult:
-    """Create or resume ``spec``'s study and run it to completion."""
+    """Create or resume ``spec``'s study and run it to completion. The dataset is checked
+    first: a wrong split or video name creates no study."""
+    spec.check_dataset()
     queue = prepare_study(spec)
     return drive(queue, slots=worker_slots(spec.devices, workers), progress=progress,
                  verbose=verbose)

@@ -75,7 +75,6 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
     import optuna
     from optuna.trial import TrialState
 
-    spec.check_dataset()  # a wrong split or video name creates nothing
     with _creation_lock(spec), queue_lock(spec):  # two runs on a new storage: one creates it
         storage = _open_storage(spec)
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
