@@ -538,3 +538,31 @@ def test_sweep_delete_removes_a_study_after_confirmation(tmp_path, bench, cache,
     assert "deleted study s (4 trials)" in capsys.readouterr().out
     assert optuna.get_all_study_names(open_storage(url)) == []
     assert "no study 's'" in cli_error(capsys, "sweep", "delete", "s", "--storage", url, "--yes")
+
+
+# --- 5. the TypeError from __array__ ---------------------------------------------------------------
+
+def test_rle_decoding_never_goes_through_an_array_without_copy(recwarn):
+    """pycocotools.decode hands numpy an object whose __array__ takes no ``copy=``: numpy 2 falls
+    back with a DeprecationWarning, and that fallback surfaced as ``TypeError: __array__() got an
+    unexpected keyword argument 'copy'`` on an interrupt. The masks are decoded in numpy now, and
+    agree with pycocotools bit for bit."""
+    import warnings
+
+    from pycocotools import mask as coco_mask
+
+    from lcrp_core.masks import rle_decode, rle_encode
+
+    rng = np.random.default_rng(0)
+    masks = [rng.random((h, w)) < p for h, w, p in ((1, 1, 0.5), (7, 13, 0.3), (64, 96, 0.7), (5, 4, 0.0))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decoded = [rle_decode(rle_encode(m)) for m in masks]
+        listed = rle_decode({"size": [2, 3], "counts": [1, 2, 3]})
+    for m, d in zip(masks, decoded, strict=True):
+        assert d.dtype == bool and (d == m).all()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert (coco_mask.decode({"size": list(m.shape),
+                                      "counts": rle_encode(m)["counts"].encode()}) == m).all()
+    assert listed.T.ravel().tolist() == [False, True, True, False, False, False]
