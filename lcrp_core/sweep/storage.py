@@ -18,6 +18,7 @@ parse is a :class:`~lcrp_core.errors.DataError` naming the file and its byte off
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -178,32 +179,41 @@ def check_storage_file(url: str) -> None:
 def _journal_backend(path: Path) -> Any:
     """Optuna's JournalFileBackend on ``path`` with a lock that breaks when stale and appends
     that never follow a cut-off line (see the module doc)."""
+    return _journal_backend_class()(str(path), lock_obj=_JournalLock(f"{path}.lock"))
+
+
+class _JournalLock:
+    """An O_EXCL lock file (Optuna's lock interface: acquire/release); one older than
+    JOURNAL_LOCK_GRACE_S is broken with a warning naming it."""
+
+    def __init__(self, lock: str):
+        self.lock = lock
+
+    def acquire(self) -> bool:
+        delay = 0.001
+        while True:
+            try:
+                os.close(os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return True
+            except FileExistsError:
+                _break_stale_lock(self.lock)
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+
+    def release(self) -> None:
+        try:
+            os.unlink(self.lock)
+        except FileNotFoundError:
+            pass
+
+
+@functools.cache
+def _journal_backend_class() -> type:
+    """The JournalFileBackend subclass, built on first use (Optuna is imported lazily); module
+    attribute ``_JournalBackend`` (see __getattr__), so storages pickle like Optuna's own."""
     from optuna.storages.journal import JournalFileBackend
 
-    class Lock:
-        """An O_EXCL lock file; one older than the grace period is broken with a warning."""
-
-        def __init__(self, lock: str):
-            self.lock = lock
-
-        def acquire(self) -> bool:
-            delay = 0.001
-            while True:
-                try:
-                    os.close(os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                    return True
-                except FileExistsError:
-                    _break_stale_lock(self.lock)
-                time.sleep(delay)
-                delay = min(2 * delay, 0.05)
-
-        def release(self) -> None:
-            try:
-                os.unlink(self.lock)
-            except FileNotFoundError:
-                pass
-
-    class Backend(JournalFileBackend):
+    class _JournalBackend(JournalFileBackend):
         def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
             try:
                 yield from super().read_logs(log_number_from)
@@ -231,7 +241,14 @@ def _journal_backend(path: Path) -> Any:
             finally:
                 self._lock.release()
 
-    return Backend(str(path), lock_obj=Lock(f"{path}.lock"))
+    _JournalBackend.__module__, _JournalBackend.__qualname__ = __name__, "_JournalBackend"
+    return _JournalBackend
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_JournalBackend":
+        return _journal_backend_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _break_stale_lock(lock: str) -> None:
