@@ -121,15 +121,16 @@ class SmallDisk:
             ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)],
             capture_output=True).returncode == 0
 
-    def leave(self, free: int, grows: Path) -> None:
-        """Leave about ``free`` bytes for ``grows`` (the file that will run out of space)."""
+    def leave(self, free: int, grows: Path | None = None) -> None:
+        """Leave about ``free`` bytes for ``grows`` (the file that will run out of space; with
+        a size limit, None limits every file to ``free`` bytes)."""
         if self.tmpfs:
             st = os.statvfs(self.path)
             size = st.f_bavail * st.f_frsize - free
             with open(self.filler, "wb") as fh:
                 fh.write(b"\0" * max(size, 0))
         else:
-            self.limit = grows.stat().st_size + free
+            self.limit = (grows.stat().st_size if grows is not None else 0) + free
 
     def grow(self) -> None:
         self.filler.unlink(missing_ok=True)
@@ -458,15 +459,13 @@ def test_a_corrupt_db_under_studies_is_skipped_with_a_warning(tmp_path, monkeypa
 
 
 def _fill_and_run(disk: SmallDisk, tmp_path: Path, *argv: str) -> str:
-    disk.leave(4096, disk.path / "x")
-    if not disk.tmpfs:
-        disk.limit = 4096
+    disk.leave(4096 if disk.tmpfs else 512)
     res = run_cli(*argv, cwd=tmp_path, preexec_fn=disk.preexec)
     assert res.returncode == 2, res.stderr
     return one_line_error(res.stderr)
 
 
-def test_disk_full_in_synth_and_extract_is_one_line_naming_the_file(tmp_path, bench, disk):
+def test_disk_full_in_synth_extract_and_export_is_one_line_naming_the_file(tmp_path, bench, disk):
     line = _fill_and_run(disk, tmp_path, "data", "synth", "--out", str(disk.path / "b"),
                          "--videos", "2", "--frames", "4", "--size", "64x96")
     assert str(disk.path) in line
@@ -475,6 +474,21 @@ def test_disk_full_in_synth_and_extract_is_one_line_naming_the_file(tmp_path, be
                          "--split", "valid", "--cache-dir", str(disk.path / "cache"))
     assert str(disk.path / "cache") in line
     assert any(why in line for why in ("No space left", "File too large")), line
+    disk.grow()  # report output and exports share one atomic writer
+    study = optuna.create_study(study_name="e", storage=open_storage(str(tmp_path / "e.db")))
+    study.enqueue_trial({"N": 2}, user_attrs={"pad": "x" * 20000})
+    study.optimize(lambda t: t.suggest_int("N", 1, 3), n_trials=1)
+    line = _fill_and_run(disk, tmp_path, "db", "export", "e", "--storage", str(tmp_path / "e.db"),
+                         "--out", str(disk.path / "e.csv"))
+    assert str(disk.path / "e.csv") in line and not (disk.path / "e.csv").exists()
+
+
+def test_a_journal_storage_pickles_like_optunas_own(tmp_path):
+    import pickle
+
+    storage = open_storage(f"journal:{tmp_path / 'x.log'}")
+    optuna.create_study(study_name="s", storage=storage)
+    assert [s.study_name for s in pickle.loads(pickle.dumps(storage)).get_all_studies()] == ["s"]
 
 
 def test_bad_options_of_lcrp_run_write_nothing(tmp_path, bench, capsys):
