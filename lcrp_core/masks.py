@@ -70,7 +70,7 @@ def rle_decode(rle: dict) -> np.ndarray:
     h, w = rle["size"]
     runs = rle_runs(rle)
     flat = np.repeat(np.arange(runs.size) % 2 == 1, runs)
-    return flat.reshape(w, h).T.copy()
+    return flat.reshape(w, h).T  # column-major like pycocotools' own result
 
 
 def mask_hash(mask: np.ndarray) -> str:
