@@ -1,8 +1,10 @@
 """Fill the feature cache for a dataset: proposals on every frame and every expression's text
 feature, one worker process per device, each building the backend (and loading its models) once.
 
-Resumable: a video whose completion marker exists is skipped; an interrupted video is resumed
-frame by frame (entries already written are loaded, not recomputed).
+Resumable: a video whose completion marker verifies, with every entry it lists present with a
+valid header, is skipped; an interrupted or damaged video is resumed frame by frame (entries
+already written are loaded and verified, not recomputed; corrupt ones are recomputed).
+Temporary files left by a killed writer are removed at the start.
 
 :func:`run_on_devices` is the per-video scheduler, shared with ``lcrp predict``: it hands video
 names to one worker process per device (inline for one device) and draws the progress bar from
@@ -99,7 +101,16 @@ def _worker(job, device: str, tasks, events) -> None:
 def extract(job: ExtractJob, devices: Sequence[str], *, progress: bool = True) -> ExtractReport:
     """Extract every video of ``job`` not already complete, spreading videos over ``devices``."""
     ds, backend, store, scope = job.open("cpu")  # index only: models load lazily, never here
-    pending = [v.name for v in ds if not VideoFeatures(v, backend, store, scope).is_extracted()]
+    stale = sum(store.remove_stale_tmp(prefix) for prefix in (scope.features, scope.tracks))
+    if stale:
+        log.info("extract: removed %d temporary file(s) left by a killed writer", stale)
+    pending = []
+    for v in ds:
+        problem = VideoFeatures(v, backend, store, scope).extraction_problem()
+        if problem is not None and problem != "not extracted":
+            log.warning("extract: %s: %s; repairing it", v.name, problem)
+        if problem is not None:
+            pending.append(v.name)
     skipped = len(ds) - len(pending)
     if skipped:
         log.info("extract: %d of %d videos already cached, skipped", skipped, len(ds))

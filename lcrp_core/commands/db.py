@@ -68,7 +68,7 @@ def studies(args: argparse.Namespace) -> int:
     from lcrp_core.sweep.storage import STUDIES_DIR, discover_storages
 
     urls = [args.storage] if args.storage else discover_storages(STUDIES_DIR)
-    found = load_storages(urls)
+    found = load_storages(urls, skip_unreadable=not args.storage)
     if not found:
         print(f"no studies in {args.storage or str(STUDIES_DIR) + '/'}")
         return 0

@@ -64,7 +64,7 @@ from tqdm import tqdm
 
 from lcrp_core.data import DEFAULT_SPLITS
 from lcrp_core.data.io import write_label_png
-from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.errors import ConfigError, DataError, environment_error
 from lcrp_core.masks import rle_encode
 
 log = logging.getLogger("lcrp")
@@ -627,6 +627,11 @@ def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
         _dump_json(tmp / MARKER, marker)
         tmp.chmod(0o755)  # mkdtemp's folder is private
         os.replace(tmp, out)  # an existing empty folder is replaced atomically
+    except OSError as exc:  # disk full: nothing is left behind, one line names the folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        if environment_error(exc) is None:
+            raise
+        raise DataError(f"cannot write the benchmark ({exc.strerror or exc})", path=out) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

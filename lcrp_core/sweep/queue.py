@@ -29,12 +29,21 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.spec import SweepSpec, parse_spec
-from lcrp_core.sweep.storage import open_storage, sqlalchemy_url, storage_file, storage_kind
+from lcrp_core.sweep.storage import (
+    check_storage_file,
+    normalize_url,
+    open_storage,
+    sqlalchemy_url,
+    storage_errors,
+    storage_file,
+    storage_kind,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -77,8 +86,8 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
     import optuna
     from optuna.trial import TrialState
 
-    storage = _open_storage(spec)
-    with queue_lock(spec):
+    with _creation_lock(spec), queue_lock(spec):  # two runs on a new storage: one creates it
+        storage = _open_storage(spec)
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
                                     load_if_exists=True)
         attrs = study.user_attrs
@@ -108,10 +117,47 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
     return SweepQueue(spec, study, storage)
 
 
+@contextmanager
+def _creation_lock(spec: SweepSpec) -> Iterator[None]:
+    """PostgreSQL: one advisory lock for the whole database while its schema may be created
+    (studies of different names race on it too). File storages: nothing more than queue_lock."""
+    if storage_kind(spec.storage) != "postgresql":
+        yield
+        return
+    with storage_errors(spec.storage), _advisory_lock(spec.storage, "lcrp: create storage"):
+        yield
+
+
+def delete_sweep(study_name: str, url: str) -> int:
+    """Delete study ``study_name`` and its trials from the storage at ``url`` (under the queue
+    lock, so no worker pops from it meanwhile); the number of trials it had."""
+    import optuna
+
+    from lcrp_core.report.study import load_study
+
+    data = load_study(study_name, storage=url)  # refuses a missing file, study or non-database
+    running = [t.number for t in data.trials if t.state.name == "RUNNING"]
+    with queue_lock(_LockKey(normalize_url(url), study_name)):
+        if running:
+            log.warning("study %s had running trial(s) %s: their workers' results are dropped",
+                        study_name, running)
+        optuna.delete_study(study_name=study_name, storage=open_storage(url))
+    return len(data.trials)
+
+
+@dataclass(frozen=True)
+class _LockKey:
+    """What queue_lock needs of a spec: its storage URL and study name."""
+
+    storage: str
+    study: str
+
+
 def load_sweep(study_name: str, url: str) -> SweepQueue:
     """An existing sweep study, with the resolved spec stored in it (for workers and status)."""
     import optuna
 
+    check_storage_file(url)  # an existing study: never create (or write a schema into) a file
     try:
         attrs = optuna.load_study(study_name=study_name, storage=open_storage(url)).user_attrs
     except KeyError as exc:
@@ -188,7 +234,7 @@ def spec_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 5)
 
 
 @contextmanager
-def queue_lock(spec: SweepSpec) -> Iterator[None]:
+def queue_lock(spec: SweepSpec | _LockKey) -> Iterator[None]:
     """Exclusive across processes for one study: every pop, reap, fail + re-queue and enqueue
     runs under it. A file storage takes an ``flock`` on ``<file>.lcrp-lock``; PostgreSQL a
     session advisory lock keyed by the study name. Re-entrant within a process."""
@@ -240,7 +286,7 @@ def _advisory_lock(url: str, study: str) -> Iterator[None]:
 def _engine(url: str) -> Any:
     import sqlalchemy
 
-    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=1, max_overflow=0,
+    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=2, max_overflow=0,
                                     pool_pre_ping=True)
 
 

@@ -219,6 +219,20 @@ class SweepSpec:
                               f"pass --root DIR or fix the spec", path=self.source, key="dataset.root")
 
 
+    def check_dataset(self) -> None:
+        """Read the dataset's index (split folder, meta files, the listed videos) so that a bad
+        split or video name is refused, naming it, before a study is created."""
+        from lcrp_core.data import load_dataset
+
+        self.check_root()
+        try:
+            load_dataset(self.dataset.kind, self.dataset.root, self.dataset.split,
+                         videos=self.dataset.videos)
+        except LcrpError as exc:
+            raise ConfigError(f"the dataset does not match the spec: {exc}", path=self.source,
+                              key="dataset") from exc
+
+
 def _range_json(r: Range) -> dict[str, Any]:
     if r.choices is not None:
         return {"choices": list(r.choices)}
@@ -449,8 +463,13 @@ class _Parser:
             self.typed(values, f"grid.{name}", list, "a non-empty list of values")
             if not values:
                 raise self.fail(f"grid.{name}", "expected a non-empty list of values")
+            seen: dict[Params, int] = {}
             for i, v in enumerate(values):
-                self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
+                got = self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
+                if got in seen:
+                    raise self.fail(f"grid.{name}[{i}]", f"duplicate value (same as "
+                                    f"grid.{name}[{seen[got]}]): each cell must be run once", v)
+                seen[got] = i
             grid[name] = tuple(_coerce({name: v})[name] for v in values)
         for combo in itertools.product(*grid.values()):
             self.params("grid", dict(zip(grid, combo, strict=True)), base)
@@ -461,9 +480,15 @@ class _Parser:
         if not raw:
             raise self.fail("points", "expected a non-empty list of parameter overrides")
         out = []
+        seen: dict[Params, int] = {}
         for i, point in enumerate(raw):
             point = self.mapping(point, f"points[{i}]", tuple(SHORT_NAMES), noun="parameter")
-            self.params(f"points[{i}]", point, base)
+            got = self.params(f"points[{i}]", point, base)
+            if got in seen:
+                raise self.fail(f"points[{i}]", f"duplicate point (the same parameters as "
+                                f"points[{seen[got]}] over the base): each cell must be run once",
+                                point)
+            seen[got] = i
             out.append(_coerce(point))
         return tuple(out)
 
