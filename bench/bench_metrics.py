@@ -195,13 +195,13 @@ def _clocked(fn):
 def _lcrp_eval(gt: Path, pred: Path, out: Path, jobs: int) -> float:
     from lcrp_core.cli import main as lcrp
 
-    args = ["eval", "--gt", str(gt), "--pred", str(pred), "--protocol", "davis-semi", "-q",
+    args = ["eval", "--gt-annotations", str(gt), "--pred", str(pred), "--protocol", "davis-semi", "-q",
             "-j", str(jobs), "--out", str(out)]
     if lcrp(args) != 0:
         raise RuntimeError(f"lcrp {' '.join(args)} failed")
     import csv
 
-    with open(out, newline="") as f:
+    with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return (np.mean([float(r["J"]) for r in rows]) + np.mean([float(r["F"]) for r in rows])) / 200
 
@@ -214,8 +214,8 @@ def _startup(root: Path, repeats: int = 3) -> dict[str, float]:
         label[2:5, 2:5] = 1
         write_label_png(root / "gt" / "v" / f"{t:05d}.png", label)
         write_label_png(root / "pred" / "v" / f"{t:05d}.png", label)
-    cmd = [sys.executable, "-m", "lcrp_core", "eval", "--gt", str(root / "gt"), "--pred",
-           str(root / "pred"), "--protocol", "davis-semi", "-q", "-j", "1", "--out", str(root / "s.csv")]
+    cmd = [sys.executable, "-m", "lcrp_core", "eval", "--gt-annotations", str(root / "gt"),
+           "--pred", str(root / "pred"), "--protocol", "davis-semi", "-q", "-j", "1", "--out", str(root / "s")]
     walls, cpus = [], []
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -264,12 +264,12 @@ def side_by_side() -> dict:
             for _ in range(REPEATS):
                 runs["davis"].append(_clocked(run_davis))
                 runs["vos"].append(_clocked(run_vos))
-                runs["lcrp"].append(_clocked(lambda: _lcrp_eval(gt, pred, root / "a.csv", 1)))
+                runs["lcrp"].append(_clocked(lambda: _lcrp_eval(gt, pred, root / "a", 1)))
             best = {k: min(v, key=lambda r: r[1]) for k, v in runs.items()}
             jf_davis, cpu_davis, wall_davis = best["davis"]
             jf_vos, cpu_vos, wall_vos = best["vos"]
             jf_lcrp, cpu_lcrp, wall_lcrp = best["lcrp"]
-            jf_par, _, wall_par = _clocked(lambda: _lcrp_eval(gt, pred, root / "b.csv", cores))
+            jf_par, _, wall_par = _clocked(lambda: _lcrp_eval(gt, pred, root / "b", cores))
             startup = _startup(root / "tiny")
     finally:
         cv2.setNumThreads(threads)
