@@ -193,3 +193,59 @@ def make_ytvos_dataset(root: Path, *, with_test_meta: bool = True) -> Fixture:
     if with_test_meta:
         write_json(root / "meta_expressions" / "test" / "meta_expressions.json", test)
     return fx
+
+
+# --- a backend that stops mid-trial (for the sweep's kill, interrupt and scancel tests) ---------
+
+from lcrp_core.backends.classical import ClassicalBackend  # noqa: E402
+
+#: The backend name a sweep spec gives to use :class:`HaltingBackend`.
+HALTING_BACKEND = "tests.fixtures:HaltingBackend"
+
+
+class HaltingBackend(ClassicalBackend):
+    """The classical backend, except that the first worker (over all processes sharing the
+    ``halt_fifo`` path) to propose on a frame writes ``"<pid> <host>\\n"`` to that FIFO and then
+    waits for a signal: a test then kills, interrupts or cancels a worker that is mid-trial.
+    Give each test its own FIFO (its config is part of the cache scope, so the first trial
+    proposes on a cold cache)."""
+
+    name = "halting-classical"
+    defaults = {**ClassicalBackend.defaults, "halt_fifo": ""}
+
+    def propose(self, video, t):
+        fifo = self.config["halt_fifo"]
+        if fifo:
+            import os
+            import signal
+            import socket
+
+            try:
+                os.close(os.open(fifo + ".claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return super().propose(video, t)
+            with open(fifo, "w") as fh:
+                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+            while True:
+                signal.pause()
+        return super().propose(video, t)
+
+
+def wait_for_halt(fifo: Path, timeout: float = 300) -> tuple[int, str]:
+    """(pid, host) of the worker halted by :class:`HaltingBackend` on ``fifo`` (a FIFO the
+    caller made with ``os.mkfifo``); ``timeout`` is a safety net, not a wait."""
+    import os
+    import select
+
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, "no worker reached the halt point"
+        data = b""
+        while not data.endswith(b"\n"):
+            select.select([fd], [], [], timeout)
+            data += os.read(fd, 100)
+    finally:
+        os.close(fd)
+    pid, host = data.decode().split()
+    return int(pid), host

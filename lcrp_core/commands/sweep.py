@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 log = logging.getLogger("lcrp")
 
@@ -46,7 +44,6 @@ def register(sub, common) -> None:
     w.add_argument("--workers", type=int, help="worker processes (default: one per device slot)")
     w.add_argument("--root", help="dataset root on this machine (default: the spec's)")
     w.add_argument("--cache-dir", help="feature cache on this machine (default: the spec's)")
-    w.add_argument("--events", action="store_true", help=argparse.SUPPRESS)  # for `sweep run`
     w.set_defaults(func=worker)
 
     s = cmds.add_parser("status", parents=[common], help="where a study stands",
@@ -102,11 +99,12 @@ def worker(args) -> int:
     _optuna_logs(args)
     queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
     slots = worker_slots(_devices(args, queue.spec.devices), args.workers)
-    if len(slots) == 1:
-        report = run_worker(queue, device=slots[0], root=args.root, cache_dir=args.cache_dir,
-                            events=sys.stdout if args.events else None)
-        log.info("worker %s: %d completed, %d pruned, %d failed", slots[0], report.completed,
-                 report.pruned, report.failed)
+    if len(slots) == 1:  # in this process
+        report = run_worker(queue, device=slots[0], root=args.root, cache_dir=args.cache_dir)
+        log.info("worker %s: %d completed, %d pruned, %d failed, %d interrupted", slots[0],
+                 report.completed, report.pruned, report.failed, report.interrupted)
+        if report.stopped_by:
+            raise KeyboardInterrupt
         return 0
     result = drive(queue, slots=slots, root=args.root, cache_dir=args.cache_dir,
                    progress=not args.quiet, verbose=args.verbose)
