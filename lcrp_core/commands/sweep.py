@@ -1,4 +1,4 @@
-"""`lcrp sweep run|worker|status|check`: sweep studies on Optuna (docs/sweep-spec.md)."""
+"""`lcrp sweep run|worker|submit|status|check`: sweep studies on Optuna (docs/sweep-spec.md)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,26 @@ def register(sub, common) -> None:
     w.add_argument("--cache-dir", help="feature cache on this machine (default: the spec's)")
     w.set_defaults(func=worker)
 
+    j = cmds.add_parser("submit", parents=[common], help="run a study on a SLURM cluster",
+                        description="Create the study of a sweep spec (or resume it), then submit "
+                                    "worker jobs to SLURM through submitit (one job array); each "
+                                    "job runs the worker loop on its GPUs against the shared "
+                                    "storage. Options override the spec's slurm: block.")
+    j.add_argument("spec", help="sweep spec (YAML)")
+    j.add_argument("--storage", help="storage URL; several jobs need postgresql://USER@HOST/DB")
+    j.add_argument("--jobs", type=int, help="worker jobs (default: the spec's, else 1)")
+    j.add_argument("--gpus-per-job", type=int, help="GPUs per job (default 0: CPU workers)")
+    j.add_argument("--workers-per-device", type=int, help="worker processes per GPU (default 1)")
+    j.add_argument("--partition", help="SLURM partition")
+    j.add_argument("--time", help="time limit per job: 90, 4:00:00 or 1-12:00:00 (default 4:00:00)")
+    j.add_argument("--account", help="SLURM account")
+    j.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="another sbatch option (qos=high, constraint=a100); repeatable")
+    j.add_argument("--root", help="dataset root as the jobs see it (overrides the spec's)")
+    j.add_argument("--log-dir", help="where submitit keeps job scripts and logs "
+                                     "(default studies/slurm; a folder per study)")
+    j.set_defaults(func=submit)
+
     s = cmds.add_parser("status", parents=[common], help="where a study stands",
                         description="Cells done, running (host/pid/device), waiting and failed, "
                                     "and an ETA from the mean wall time.")
@@ -71,16 +91,10 @@ def _optuna_logs(args) -> None:
 
 def run(args) -> int:
     from lcrp_core.sweep.driver import run_sweep
-    from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
 
     _optuna_logs(args)
-    spec = load_spec(args.spec, check_root=args.root is None)
-    if args.root is not None:
-        spec = spec.with_root(args.root)
-        spec.check_root()
-    if args.storage:
-        spec = spec.with_storage(args.storage)
+    spec = load_spec_with(args)
     spec = spec.with_devices(_devices(args, spec.devices))
     result = run_sweep(spec, workers=args.workers, progress=not (args.quiet or args.no_progress),
                        verbose=args.verbose)
@@ -110,6 +124,40 @@ def worker(args) -> int:
                    progress=not args.quiet, verbose=args.verbose)
     print(format_status(result.status))
     return _exit_code(study_status(queue))
+
+
+def submit(args) -> int:
+    import logging as _logging
+
+    from lcrp_core.sweep.slurm import parse_key_values, parse_slurm, settings_with
+    from lcrp_core.sweep.slurm import submit as submit_jobs
+
+    _optuna_logs(args)
+    spec = load_spec_with(args)
+    settings = settings_with(parse_slurm(spec.slurm, source=spec.source), {
+        "jobs": args.jobs, "gpus_per_job": args.gpus_per_job,
+        "workers_per_device": args.workers_per_device, "partition": args.partition,
+        "time": args.time, "account": args.account, "log_dir": args.log_dir,
+        "additional": parse_key_values(args.slurm) if args.slurm else None})
+    level = _logging.getLogger("lcrp").getEffectiveLevel()
+    done = submit_jobs(spec, settings, log_level=level)
+    print(f"submitted {len(done.job_ids)} job(s) for study {spec.study}: {' '.join(done.job_ids)}")
+    print(f"  logs: {done.log_dir}/<job id>_*; follow with `lcrp sweep status {spec.study} "
+          f"--storage {spec.storage}`")
+    return 0
+
+
+def load_spec_with(args):
+    """The spec of ``args.spec`` with ``--root`` and ``--storage`` applied."""
+    from lcrp_core.sweep.spec import load_spec
+
+    spec = load_spec(args.spec, check_root=args.root is None)
+    if args.root is not None:
+        spec = spec.with_root(args.root)
+        spec.check_root()
+    if args.storage:
+        spec = spec.with_storage(args.storage)
+    return spec
 
 
 def _devices(args, default) -> list[str]:

@@ -25,6 +25,7 @@ import queue as queue_mod
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +84,12 @@ def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = T
 
 
 def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
-          cache_dir: str | None = None, progress: bool = True, verbose: int = 0) -> RunResult:
+          cache_dir: str | None = None, progress: bool = True, verbose: int = 0,
+          stop: Stop | None = None) -> RunResult:
     """Run rounds of worker processes on ``slots`` until no trial of ``queue`` waits or runs.
 
     A stop signal stops the workers (their trials are re-queued) and raises KeyboardInterrupt.
+    Signals are handled while it runs, or by the caller's ``stop``, which the caller installed.
     """
     from optuna.trial import TrialState
     from tqdm import tqdm
@@ -96,8 +99,9 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
     computed = 0
     best = start.best_value
     level = logging.getLogger("lcrp").getEffectiveLevel()
-    stop = Stop()
-    with stop.installed(), tqdm(total=start.total, initial=start.done + start.pruned,
+    own = stop is None
+    stop = stop or Stop()
+    with stop.installed() if own else nullcontext(), tqdm(total=start.total, initial=start.done + start.pruned,
                                 desc=spec.study, unit="trial", disable=not progress,
                                 dynamic_ncols=True) as bar:
 

@@ -36,7 +36,8 @@ DEFAULT_PROTOCOL = {"ref-davis17": "davis-unsupervised", "mevis": "per-expressio
 PRUNERS = ("none", "wilcoxon")
 
 _TOP_KEYS = ("study", "description", "dataset", "backend", "protocol", "base", *KINDS, "repeats",
-             "storage", "devices", "cache_dir", "max_retries", "heartbeat_interval", "grace_period")
+             "storage", "devices", "cache_dir", "max_retries", "heartbeat_interval", "grace_period",
+             "slurm")
 #: Parameters that take integers (N, K, H); the others take numbers.
 INT_PARAMS = {short for short, name in SHORT_NAMES.items()
                if next(f for f in fields(Params) if f.name == name).type == "int"}
@@ -120,6 +121,8 @@ class SweepSpec:
     heartbeat_interval: int
     grace_period: int
     source: str = ""
+    #: the ``slurm:`` block, validated (:class:`lcrp_core.sweep.slurm.SlurmSettings` as JSON)
+    slurm: dict[str, Any] | None = None
 
     def swept_names(self) -> list[str]:
         """Parameter names a grid/points trial carries (in the spec's order)."""
@@ -190,6 +193,8 @@ class SweepSpec:
                    devices=compact_devices(self.devices).split(","),
                    cache_dir=self.cache_dir, max_retries=self.max_retries,
                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period)
+        if self.slurm is not None:
+            out["slurm"] = dict(self.slurm)
         return out
 
     def result_defining(self) -> dict[str, Any]:
@@ -375,9 +380,14 @@ class _Parser:
         if grace <= heartbeat:
             raise self.fail("grace_period", f"expected more than heartbeat_interval ({heartbeat} s)",
                             grace)
+        slurm = None
+        if spec.get("slurm") is not None:
+            from lcrp_core.sweep.slurm import parse_slurm
+
+            slurm = parse_slurm(spec["slurm"], source=self.source).to_json()
         return SweepSpec(study, description, dataset, backend, protocol, base_preset, base, kind,
                          grid, points, tpe, repeats, storage, devices, cache_dir, max_retries,
-                         heartbeat, grace, self.source)
+                         heartbeat, grace, self.source, slurm)
 
     def dataset(self, value: Any) -> DatasetSpec:
         ds = self.mapping(value, "dataset", ("kind", "root", "split", "videos"),

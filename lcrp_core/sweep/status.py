@@ -21,6 +21,8 @@ class RunningTrial:
     device: str | None
     started: dt.datetime | None
     alive: bool | None
+    slurm_job: str | None = None
+    gpu: str | None = None
 
 
 @dataclass
@@ -81,7 +83,8 @@ def study_status(queue: SweepQueue) -> StudyStatus:
                     status.running.append(RunningTrial(
                         t.number, unit, t.user_attrs.get("host"), t.user_attrs.get("pid"),
                         t.user_attrs.get("device"), t.datetime_start,
-                        owner.alive() if owner is not None and owner.host == host else None))
+                        owner.alive() if owner is not None and owner.host == host else None,
+                        t.user_attrs.get("slurm_job"), t.user_attrs.get("gpu")))
         elif TrialState.WAITING in states:
             status.waiting += 1
         elif trials:
@@ -115,7 +118,8 @@ def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str
     for r in status.running:
         since = f" for {_duration((now - r.started).total_seconds())}" if r.started else ""
         gone = " (worker gone: re-queued at the next reap)" if r.alive is False else ""
-        lines.append(f"  running trial {r.number} ({r.unit}) on {r.host} pid {r.pid} "
+        where = (f" job {r.slurm_job}" if r.slurm_job else "") + (f" gpu {r.gpu}" if r.gpu else "")
+        lines.append(f"  running trial {r.number} ({r.unit}) on {r.host} pid {r.pid}{where} "
                      f"{r.device}{since}{gone}")
     for unit, error in status.failed.items():
         lines.append(f"  failed {unit}: {error}")
