@@ -85,3 +85,61 @@ def test_an_interrupt_requeues_running_cells_without_a_retry_and_leaves_nothing_
     assert Counter(t.user_attrs["lcrp_cell"] for t in complete) == {f"c{i:03d}": 1 for i in range(4)}
     assert all(t.user_attrs["attempt"] == 0 for t in complete)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_study_created_with_a_relative_root_resumes_from_any_copy_of_the_same_data(
+        tmp_path, bench, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from lcrp_core.cli import main
+    from lcrp_core.errors import ConfigError
+
+    monkeypatch.chdir(bench.parent)
+    url = f"sqlite:///{tmp_path}/s.db"
+    raw = synth_spec(bench.name, storage=url, cache_dir=str(tmp_path / "cache"), points=POINTS[:2])
+    path = write(tmp_path, raw)
+    assert run_sweep(load_spec(path), progress=False).computed == 2
+
+    # the absolute path, and a copy elsewhere (another mount, a node's scratch): nothing to do
+    for root in (str(bench.resolve()), str(shutil.copytree(bench, tmp_path / "copy"))):
+        assert main(["sweep", "run", str(path), "--root", root, "--no-progress"]) == 0
+        assert "0 trial(s) computed by this run" in capsys.readouterr().out
+
+    # other contents are refused, saying what differs; nothing is written
+    meta = tmp_path / "copy" / "valid" / "meta_expressions.json"
+    doc = json.loads(meta.read_text())
+    video = sorted(doc["videos"])[0]
+    exp = sorted(doc["videos"][video]["expressions"])[0]
+    doc["videos"][video]["expressions"][exp]["exp"] = "another sentence"
+    meta.write_text(json.dumps(doc))
+    from lcrp_core.sweep.fingerprint import _fingerprint
+
+    _fingerprint.cache_clear()
+    with pytest.raises(ConfigError, match=f"is not the one study 's' .* was run on \\(videos whose "
+                                          f"frames or expressions differ: {video}\\)"):
+        run_sweep(load_spec(path).with_root(tmp_path / "copy"), progress=False)
+    assert len(load_sweep("s", url).trials()) == 2
+
+
+def test_adding_a_point_to_a_finished_study_runs_only_that_point(tmp_path, bench):
+    url = f"journal:{tmp_path}/s.log"
+    raw = synth_spec(bench, storage=url, cache_dir=str(tmp_path / "cache"),
+                     points=[POINTS[0], POINTS[1]])
+    assert run_sweep(load_spec(write(tmp_path, raw)), progress=False).computed == 2
+    before = {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in load_sweep("s", url).trials()}
+
+    # a new point, written between the old ones, with a value of N the study has not seen
+    raw["points"] = [POINTS[0], {"N": 6, "K": 2}, POINTS[1]]
+    result = run_sweep(load_spec(write(tmp_path, raw)), progress=False)
+    assert result.computed == 1 and result.status.done == 3 and result.status.total == 3
+    queue = load_sweep("s", url)
+    trials = queue.trials()
+    assert {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in trials[:2]} == before
+    (new,) = trials[2:]
+    assert new.user_attrs["lcrp_cell"] == "c002" and new.params == {"N": 6, "K": 2}
+    assert new.state == TrialState.COMPLETE
+    assert [c["cell"] for c in queue.study.user_attrs["lcrp_cells"]] == ["c000", "c001", "c002"]
+    assert queue.spec.points[2] == {"N": 6, "K": 2}
+    # the same spec again: nothing to do
+    assert run_sweep(load_spec(write(tmp_path, raw)), progress=False).computed == 0

@@ -17,6 +17,7 @@ from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.queue import ProcessId, load_sweep, prepare_study
 from lcrp_core.sweep.spec import parse_spec
 from lcrp_core.sweep.status import format_status, study_status
+from tests.fixtures import make_mevis_dataset
 from tests.test_sweep_spec import synth_spec
 
 STORAGES = {"sqlite": "sqlite:///{}/s.db", "journal": "journal:{}/s.log"}
@@ -28,8 +29,9 @@ def url(request, tmp_path):
 
 
 def make_spec(tmp_path, url, **over):
-    """A points spec (or a grid one when ``grid=`` is given) on a root that exists."""
-    (tmp_path / "data").mkdir(exist_ok=True)
+    """A points spec (or a grid one when ``grid=`` is given) on a tiny MeViS-layout dataset."""
+    if not (tmp_path / "data").exists():
+        make_mevis_dataset(tmp_path / "data", split="valid")
     raw = synth_spec(tmp_path / "data", storage=url, **over)
     if "grid" in over:
         del raw["points"]
@@ -78,7 +80,12 @@ def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
     with pytest.raises(ConfigError) as err:
         prepare_study(changed)
     msg = str(err.value)
-    assert msg.startswith("s.yaml: study: ") and "points[1].K: 2 → 5" in msg, msg
+    assert msg.startswith("s.yaml: points: the spec drops cell(s) c001 (N=3 K=2) of study 's'"), msg
+    changed = make_spec(tmp_path, url, base={"preset": "lcrp-mevis", "H": 1})
+    with pytest.raises(ConfigError) as err:
+        prepare_study(changed)
+    msg = str(err.value)
+    assert msg.startswith("s.yaml: study: ") and "base.H: 3 → 1" in msg, msg
     queue = load_sweep("s", url)
     assert len(queue.trials()) == 3 and queue.study.user_attrs["lcrp_spec"]["points"][1]["K"] == 2
     # not an lcrp study

@@ -198,14 +198,20 @@ class SweepSpec:
         return out
 
     def result_defining(self) -> dict[str, Any]:
-        """The parts of the resolved spec that change results (what :meth:`hash` covers)."""
-        full = self.to_json()
-        keep = ("dataset", "backend", "protocol", "base", *KINDS, "repeats")
-        return {k: full[k] for k in keep if k in full}
+        """The parts of the resolved spec that change results (what :meth:`hash` covers); the
+        dataset by kind, split and videos, not by the root it lives at (its contents are checked
+        by fingerprint, :mod:`lcrp_core.sweep.fingerprint`)."""
+        return result_defining(self.to_json())
 
     def hash(self) -> str:
         """sha256 (16 hex digits) of the canonical JSON of :meth:`result_defining`."""
         return config_hash(self.result_defining(), digits=16)
+
+    def value_ranges(self) -> dict[str, tuple[Any, Any]]:
+        """name → (lowest, highest) value over the cells of each trial param (how a
+        grid/points trial records its params: an int or float distribution over that range,
+        which a study extended with new values stays compatible with)."""
+        return {name: (min(values), max(values)) for name, values in self.choices().items()}
 
     def with_root(self, root: str | Path) -> SweepSpec:
         """The same spec with another dataset root (``--root``)."""
@@ -226,6 +232,27 @@ class SweepSpec:
             raise ConfigError(f"expected an existing folder with the {self.dataset.kind} dataset, "
                               f"got {self.dataset.root!r} (resolved {root.resolve()}); "
                               f"pass --root DIR or fix the spec", path=self.source, key="dataset.root")
+
+
+RESULT_KEYS = ("dataset", "backend", "protocol", "base", *KINDS, "repeats")
+
+
+def result_defining(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The result-defining parts of a resolved spec (JSON), without ``dataset.root``."""
+    out = {k: resolved[k] for k in RESULT_KEYS if k in resolved}
+    if isinstance(out.get("dataset"), Mapping):
+        out["dataset"] = {k: v for k, v in out["dataset"].items() if k != "root"}
+    return out
+
+
+def study_identity(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """What a study may never change: the result-defining parts but its cells (grid values and
+    points may be added), with the kind of sweep."""
+    out = result_defining(resolved)
+    out["kind"] = next((k for k in KINDS if k in resolved), None)
+    for key in ("grid", "points"):
+        out.pop(key, None)
+    return out
 
 
 def _range_json(r: Range) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
                                                    n_startup_trials=spec.tpe.n_startup_trials)
     trial = optuna.Trial(study, trial_id)
     try:
-        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR))
+        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR), numeric=queue.numeric_params)
     except ConfigError as exc:
         queue.fail(trial_id, str(exc), counts=True)
         return {**event, "state": "failed", "seconds": 0.0}
@@ -209,16 +209,24 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
             "value": value, "seconds": usage.seconds}
 
 
-def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None) -> Params:
-    """The trial's complete parameters: a cell's (recorded as categorical trial params), or the
-    TPE sampler's choice within the spec's ranges, over the base."""
+def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None, *,
+            numeric: bool = True) -> Params:
+    """The trial's complete parameters: a cell's (recorded as trial params: int and float
+    distributions over the cells' range, or categorical ones in studies of older lcrp
+    versions, ``numeric=False``), or the TPE sampler's choice within the spec's ranges, over the
+    base."""
     if spec.tpe is None:
         cells = {c.cell: c for c in spec.cells()}
         if cell not in cells:
             raise ConfigError(f"trial has no known cell (got {cell!r})", key="lcrp_cell")
-        choices = spec.choices()
+        choices, ranges = spec.choices(), spec.value_ranges()
         for name, value in cells[cell].trial_params.items():
-            got = trial.suggest_categorical(name, choices[name])
+            if not numeric:
+                got = trial.suggest_categorical(name, choices[name])
+            elif isinstance(value, int):
+                got = trial.suggest_int(name, *ranges[name])
+            else:
+                got = trial.suggest_float(name, *ranges[name])
             if got != value:
                 raise ConfigError(f"trial param {name}={got!r} differs from cell {cell}'s {value!r}",
                                   key="params")
