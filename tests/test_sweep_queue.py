@@ -202,3 +202,32 @@ def test_status_eta_and_running_rows(tmp_path, url):
     text = format_status(status)
     assert "1/3 done, 1 running, 1 waiting, 0 failed" in text
     assert f"pid {os.getpid()} cuda:1" in text and "ETA 8s" in text
+
+
+def test_status_rounds_params_lists_tied_best_configurations_and_counts_requeued_cells(tmp_path, url):
+    queue = prepare_study(make_spec(tmp_path, url, points=[{"N": 2, "delta": 0.0043},
+                                                          {"N": 3, "delta": 0.001},
+                                                          {"N": 4, "delta": 0.002}]))
+    from lcrp_core.sweep.worker import suggest
+
+    def finish(value):
+        trial_id = queue.pop(device="cpu")
+        frozen = queue.storage.get_trial(trial_id)
+        suggest(optuna.Trial(queue.study, trial_id), queue.spec, frozen.user_attrs["lcrp_cell"])
+        queue.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [value])
+
+    first = queue.pop(device="cpu")
+    queue.fail(first, "interrupted", counts=False)   # re-queued, no retry used
+    second = queue.pop(device="cpu")
+    queue.fail(second, "RuntimeError: boom", counts=True)  # re-queued as a retry
+    finish(70.0)
+    finish(70.0)
+    finish(65.0)
+    status = study_status(queue)
+    assert (status.done, status.requeued, status.interrupted, status.failed) == (3, 2, 1, {})
+    assert len(status.best_tied) == 2
+    text = format_status(status)
+    assert "2 trial(s) failed and re-queued: 1 interrupted (no retry used), 1 retried or lost" in text
+    assert "best J&F 70.0, 2 configurations tied:" in text
+    # pops take the re-queued cells last: c002 and c000 tie at 70, c001 scores 65
+    assert "    N=4 delta=0.2%\n    N=2 delta=0.43%" in text and "N=3" not in text
