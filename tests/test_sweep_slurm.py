@@ -124,3 +124,26 @@ def test_two_jobs_complete_every_cell_once_with_one_job_scancelled_mid_trial(tmp
 
 def _logs(tmp_path: Path) -> str:
     return "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((tmp_path / "slurm").rglob("*.err")))
+
+
+@pytest.mark.slurm
+def test_extract_submit_shards_videos_over_jobs_and_resumes(tmp_path, capsys):
+    slurm_or_skip()
+    from lcrp_core.cache.extract import ExtractJob, extract
+
+    bench = generate(tmp_path / "bench", videos=3, seed=2, frames=4, size=(64, 96))
+    cache = tmp_path / "cache"
+    args = ["extract", "--dataset", "mevis", "--root", str(bench), "--split", "valid",
+            "--cache-dir", str(cache), "--submit", "--jobs", "2", "--time", "5",
+            "--log-dir", str(tmp_path / "slurm")]
+    assert main(args) == 0
+    job_ids = capsys.readouterr().out.split(":", 1)[1].split("\n", 1)[0].split()
+    assert len(job_ids) == 2
+    subprocess.run(["srun", f"--dependency=afterany:{job_ids[0].split('_')[0]}", "--time=1", "true"],
+                   check=True, timeout=600, capture_output=True)
+    # every video was extracted by one of the jobs: here nothing is left to do
+    report = extract(ExtractJob(dataset="mevis", root=str(bench), split="valid", backend="classical",
+                                backend_config={}, cache_dir=str(cache)), ["cpu"], progress=False)
+    assert (report.videos_done, report.videos_skipped) == (0, 3), _logs(tmp_path)
+    assert main(args) == 0
+    assert "nothing submitted" in capsys.readouterr().out

@@ -258,3 +258,49 @@ def submit(spec: SweepSpec, settings: SlurmSettings, *, log_level: int = logging
                                             slots=settings.slots(), root=root, cache_dir=cache,
                                             log_level=log_level)))
     return Submitted([j.job_id for j in jobs], folder)
+
+
+# --- feature extraction over SLURM jobs -----------------------------------------------------------
+
+class ExtractShardJob:
+    """What one extraction job runs: ``lcrp extract`` of its shard of the videos on its slots
+    (resumable: videos already cached are skipped)."""
+
+    def __init__(self, job: Any, slots: Sequence[str], log_level: int = logging.INFO):
+        self.job, self.slots, self.log_level = job, list(slots), log_level
+
+    def __call__(self) -> dict[str, Any]:
+        from lcrp_core.cache.extract import extract
+
+        _log_to_stderr(self.log_level)
+        report = extract(self.job, self.slots, progress=False)
+        log.info("lcrp slurm extract: %d video(s) extracted, %d already cached", report.videos_done,
+                 report.videos_skipped)
+        return {"videos_done": report.videos_done, "videos_skipped": report.videos_skipped}
+
+    def checkpoint(self) -> Any:
+        """Requeued on preemption: the shard again (finished videos are skipped)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(ExtractShardJob(self.job, self.slots, self.log_level))
+
+
+def submit_extract(job: Any, settings: SlurmSettings, *, log_level: int = logging.INFO) -> Submitted:
+    """Shard the videos of ``job`` (an :class:`~lcrp_core.cache.extract.ExtractJob`) that are not
+    cached yet over ``settings.jobs`` SLURM jobs (round-robin, so long and short videos mix)."""
+    from lcrp_core.cache.features import VideoFeatures
+
+    ds, backend, store, scope = job.open("cpu")  # index only
+    pending = [v.name for v in ds if not VideoFeatures(v, backend, store, scope).is_extracted()]
+    if not pending:
+        return Submitted([], Path(settings.log_dir))
+    shards = [pending[i::settings.jobs] for i in range(min(settings.jobs, len(pending)))]
+    folder = Path(settings.log_dir) / f"extract-{Path(job.root).name}-{job.backend}"
+    folder.mkdir(parents=True, exist_ok=True)
+    ex = executor(folder / "%j", replace(settings, jobs=len(shards)), f"extract-{job.backend}")
+    absolute = replace(job, root=str(Path(job.root).resolve()),
+                       cache_dir=str(Path(job.cache_dir).resolve()))
+    with ex.batch():
+        jobs = [ex.submit(ExtractShardJob(replace(absolute, videos=tuple(shard)), settings.slots(),
+                                     log_level)) for shard in shards]
+    return Submitted([j.job_id for j in jobs], folder)
