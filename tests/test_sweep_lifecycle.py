@@ -38,6 +38,29 @@ def write(tmp_path: Path, raw: dict) -> Path:
     return path
 
 
+def test_a_stop_signal_is_deferred_outside_interruptible_blocks_and_a_second_ctrl_c_is_not():
+    from lcrp_core.sweep.signals import Stop
+
+    stop = Stop()
+    with stop.installed():
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. during a storage write: only recorded
+        assert stop.requested and stop.name == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt), stop.interruptible():  # raised on entering
+            pytest.fail("not reached")
+        os.kill(os.getpid(), signal.SIGTERM)  # a later SIGTERM changes nothing
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C raises wherever it lands
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    stop, reached = Stop(), []
+    with stop.installed(), pytest.raises(KeyboardInterrupt), stop.interruptible():
+        with stop.deferred():  # a pruner's report inside an evaluation
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("the write finished")
+        pytest.fail("not reached")
+    assert reached == ["the write finished"] and stop.name == "SIGINT"
+
+
 @pytest.mark.parametrize("how", ["SIGINT to the process group", "SIGTERM to the driver"])
 def test_an_interrupt_requeues_running_cells_without_a_retry_and_leaves_nothing_running(
         tmp_path, bench, how):

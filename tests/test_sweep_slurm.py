@@ -38,6 +38,8 @@ def test_slurm_settings_from_the_spec_and_their_errors(tmp_path):
     assert s.slots() == ["cuda:0", "cuda:1"] * 4
     params = s.executor_parameters("x")
     assert params["time"] == 120 and params["gpus_per_node"] == 2 and params["partition"] == "gpu"
+    assert params["signal_delay_s"] == 90 and parse_slurm({"time": 2}).executor_parameters("x")[
+        "signal_delay_s"] == 30
     assert params["cpus_per_task"] == 8 and params["additional_parameters"] == {"qos": "high"}
     assert SlurmSettings().slots() == ["cpu"]
     with pytest.raises(ConfigError, match="slurm.gpus: unknown key"):

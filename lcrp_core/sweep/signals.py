@@ -76,6 +76,20 @@ class Stop:
         finally:
             self._interruptible = False
 
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A block inside an interruptible one that a stop signal must not cut (a storage write
+        from a callback); the interrupt is raised when it ends."""
+        was = self._interruptible
+        self._interruptible = False
+        try:
+            yield
+        finally:
+            self._interruptible = was
+        if was and self.signum is not None:
+            self._interruptible = False
+            raise KeyboardInterrupt
+
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` or until a stop signal arrives (KeyboardInterrupt)."""
         with self.interruptible():

@@ -93,7 +93,11 @@ class SlurmSettings:
 
     def executor_parameters(self, study: str) -> dict[str, Any]:
         """submitit SlurmExecutor parameters."""
-        out: dict[str, Any] = {"job_name": f"lcrp-{study}", "time": parse_time(self.time),
+        minutes = parse_time(self.time)
+        out: dict[str, Any] = {"job_name": f"lcrp-{study}", "time": minutes,
+                               # submitit's pre-timeout SIGUSR2: 90 s before the limit, less
+                               # for short jobs (else it would stop them as they start)
+                               "signal_delay_s": min(90, minutes * 60 // 4),
                                "ntasks_per_node": 1, "nodes": 1,
                                "cpus_per_task": self.cpus_per_job or len(self.slots()),
                                "array_parallelism": self.jobs}

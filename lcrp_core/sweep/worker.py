@@ -157,18 +157,21 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
         trial.set_user_attr(key, value)
 
     prune = spec.tpe is not None and spec.tpe.pruner != "none"
+    stop = stop or Stop()
 
     def on_video(step: int, video: str, jf: float) -> None:
         if prune:
-            trial.report(jf, step)
-            if trial.should_prune():
+            with stop.deferred():  # a storage write: never cut in half
+                trial.report(jf, step)
+                pruned = trial.should_prune()
+            if pruned:
                 raise _Pruned(f"pruned after video {step} ({video})")
 
     usage = _Usage(device)
     state, result = TrialState.COMPLETE, None
     with _heartbeat(queue.storage, trial_id), usage:
         try:
-            with (stop or Stop()).interruptible():
+            with stop.interruptible():
                 result = ctx.evaluate(params, on_video=on_video)
         except _Pruned as exc:
             state = TrialState.PRUNED
