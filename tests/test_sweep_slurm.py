@@ -129,6 +129,19 @@ def _logs(tmp_path: Path) -> str:
 
 
 @pytest.mark.slurm
+def test_submit_says_in_one_line_when_sbatch_refuses(tmp_path, capsys):
+    slurm_or_skip()
+    bench = generate(tmp_path / "bench", videos=1, seed=2, frames=2, size=(64, 96))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(synth_spec(bench, storage=f"sqlite:///{tmp_path}/s.db")))
+    assert main(["sweep", "submit", str(path), "--partition", "no-such-partition",
+                 "--log-dir", str(tmp_path / "slurm")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lcrp sweep: error: slurm: sbatch refused the jobs: ")
+    assert "partition" in err.lower() and len(err.splitlines()) == 1
+
+
+@pytest.mark.slurm
 def test_extract_submit_shards_videos_over_jobs_and_resumes(tmp_path, capsys):
     slurm_or_skip()
     from lcrp_core.cache.extract import ExtractJob, extract

@@ -23,7 +23,8 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -226,11 +227,16 @@ def _log_to_stderr(level: int) -> None:
 
 def executor(folder: str | Path, settings: SlurmSettings, study: str) -> Any:
     """A submitit SlurmExecutor with ``settings`` (log files under ``folder``)."""
+    import shutil
+
     try:
         import submitit
     except ImportError as exc:
         raise ConfigError("SLURM submission needs submitit: pip install submitit",
                           key="slurm") from exc
+    if shutil.which("sbatch") is None:
+        raise ConfigError("sbatch not found: submit from a machine of the SLURM cluster (a login "
+                          "node), or run here with `lcrp sweep run`", key="slurm")
     ex = submitit.SlurmExecutor(folder=str(folder), python=sys.executable)
     ex.update_parameters(**settings.executor_parameters(study))
     return ex
@@ -256,12 +262,29 @@ def submit(spec: SweepSpec, settings: SlurmSettings, *, log_level: int = logging
     root = str(Path(spec.dataset.root).resolve())
     cache = str(Path(spec.cache_dir).resolve())
     jobs = []
-    with ex.batch():
+    with _sbatch_errors(), ex.batch():
         for _ in range(settings.jobs):
             jobs.append(ex.submit(WorkerJob(study=spec.study, storage=spec.storage,
                                             slots=settings.slots(), root=root, cache_dir=cache,
                                             log_level=log_level)))
     return Submitted([j.job_id for j in jobs], folder)
+
+
+@contextmanager
+def _sbatch_errors() -> Iterator[None]:
+    """sbatch refusing a job (an unknown partition, a bad option) as one line."""
+    import contextlib
+    import io
+
+    from submitit.core.utils import FailedJobError
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr
+            yield
+    except FailedJobError as exc:
+        last = next((line for line in reversed(str(exc).splitlines()) if line.strip()), "")
+        raise ConfigError(f"sbatch refused the jobs: {last.removeprefix('sbatch: error: ').strip()}",
+                          key="slurm") from None
 
 
 # --- feature extraction over SLURM jobs -----------------------------------------------------------
@@ -304,7 +327,7 @@ def submit_extract(job: Any, settings: SlurmSettings, *, log_level: int = loggin
     ex = executor(folder / "%j", replace(settings, jobs=len(shards)), f"extract-{job.backend}")
     absolute = replace(job, root=str(Path(job.root).resolve()),
                        cache_dir=str(Path(job.cache_dir).resolve()))
-    with ex.batch():
+    with _sbatch_errors(), ex.batch():
         jobs = [ex.submit(ExtractShardJob(replace(absolute, videos=tuple(shard)), settings.slots(),
                                      log_level)) for shard in shards]
     return Submitted([j.job_id for j in jobs], folder)
