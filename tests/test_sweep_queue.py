@@ -189,7 +189,10 @@ def test_retries_then_given_up_then_a_rerun_retries(tmp_path, url):
     assert [t.user_attrs["attempt"] for t in queue.trials(TrialState.WAITING)] == [0]
 
 
-def test_status_eta_and_running_rows(tmp_path, url):
+def test_status_eta_and_running_rows(tmp_path, url, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")  # as a worker pinned to cuda:5 has it
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
     queue = prepare_study(make_spec(tmp_path, url))
     first = queue.pop(device="cpu")
     queue.storage.set_trial_user_attr(first, "wall_time_s", 4.0)
@@ -201,7 +204,7 @@ def test_status_eta_and_running_rows(tmp_path, url):
     assert status.best_value == 61.5
     text = format_status(status)
     assert "1/3 done, 1 running, 1 waiting, 0 failed" in text
-    assert f"pid {os.getpid()} cuda:1" in text and "ETA 8s" in text
+    assert f"pid {os.getpid()} job 77_1 gpu 5 cuda:1" in text and "ETA 8s" in text
 
 
 def test_status_rounds_params_lists_tied_best_configurations_and_counts_requeued_cells(tmp_path, url):

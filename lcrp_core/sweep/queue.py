@@ -337,7 +337,7 @@ class SweepQueue:
                     continue
                 me = ProcessId.current()
                 for key, value in (("host", me.host), ("pid", me.pid), ("device", device),
-                                   *_scheduler_attrs()):
+                                   *_scheduler_attrs(device)):
                     self.storage.set_trial_user_attr(trial._trial_id, key, value)
                 self.storage.set_trial_system_attr(trial._trial_id, PID_START_ATTR, me.start)
                 if getattr(self.storage, "heartbeat_interval", None):  # stale from now on if we die
@@ -398,16 +398,16 @@ class SweepQueue:
 
 # --- worker identity -----------------------------------------------------------------------------
 
-def _scheduler_attrs() -> list[tuple[str, str]]:
+def _scheduler_attrs(device: str) -> list[tuple[str, str]]:
     """``slurm_job`` (``<array id>_<index>`` or the job id) inside a SLURM job, and ``gpu`` (the
-    physical GPU index this process is pinned to) when CUDA_VISIBLE_DEVICES is set."""
+    physical GPU index a ``cuda`` worker is pinned to, from CUDA_VISIBLE_DEVICES)."""
     env = os.environ
     out = []
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
         out.append(("slurm_job", f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"))
     elif env.get("SLURM_JOB_ID"):
         out.append(("slurm_job", env["SLURM_JOB_ID"]))
-    if env.get("CUDA_VISIBLE_DEVICES"):
+    if device.startswith("cuda") and env.get("CUDA_VISIBLE_DEVICES"):
         out.append(("gpu", env["CUDA_VISIBLE_DEVICES"]))
     return out
 
