@@ -196,3 +196,118 @@ def make_ytvos_dataset(root: Path, *, with_test_meta: bool = True) -> Fixture:
     if with_test_meta:
         write_json(root / "meta_expressions" / "test" / "meta_expressions.json", test)
     return fx
+
+
+# --- a backend that stops mid-trial (for the sweep's kill, interrupt and scancel tests) ---------
+
+from lcrp_core.backends.classical import ClassicalBackend  # noqa: E402
+
+#: The backend name a sweep spec gives to use :class:`HaltingBackend`.
+HALTING_BACKEND = "tests.fixtures:HaltingBackend"
+
+
+class HaltingBackend(ClassicalBackend):
+    """The classical backend, except that the first worker (over all processes sharing the
+    ``halt_fifo`` path) to propose on a frame writes ``"<pid> <host>\\n"`` to that FIFO and then
+    waits for a signal: a test then kills, interrupts or cancels a worker that is mid-trial.
+    Give each test its own FIFO (its config is part of the cache scope, so the first trial
+    proposes on a cold cache)."""
+
+    name = "halting-classical"
+    defaults = {**ClassicalBackend.defaults, "halt_fifo": ""}
+
+    def propose(self, video, t):
+        fifo = self.config["halt_fifo"]
+        if fifo:
+            import os
+            import signal
+            import socket
+
+            try:
+                os.close(os.open(fifo + ".claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return super().propose(video, t)
+            with open(fifo, "w") as fh:
+                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+            while True:
+                signal.pause()
+        return super().propose(video, t)
+
+
+def wait_for_halt(fifo: Path, timeout: float = 300) -> tuple[int, str]:
+    """(pid, host) of the worker halted by :class:`HaltingBackend` on ``fifo`` (a FIFO the
+    caller made with ``os.mkfifo``); ``timeout`` is a safety net, not a wait."""
+    import os
+    import select
+
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, "no worker reached the halt point"
+        data = b""
+        while not data.endswith(b"\n"):
+            select.select([fd], [], [], timeout)
+            data += os.read(fd, 100)
+    finally:
+        os.close(fd)
+    pid, host = data.decode().split()
+    return int(pid), host
+
+
+# --- services for the multi-machine tests --------------------------------------------------------
+
+CI_DIR = Path(__file__).resolve().parent.parent / ".ci"
+
+
+def _env_file_value(name: str, key: str) -> str | None:
+    path = CI_DIR / name
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.startswith(f"{key}="):
+                return line.split("=", 1)[1].strip()
+    return None
+
+
+def slurm_or_skip() -> str:
+    """SLURM_CONF of a cluster that answers (from the environment or .ci/slurm.env, written by
+    .ci/start-slurm; set in os.environ for sbatch and the jobs), or skip the test saying why."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    conf = os.environ.get("SLURM_CONF") or _env_file_value("slurm.env", "SLURM_CONF")
+    if shutil.which("sbatch") is None:
+        pytest.skip("no SLURM here (sbatch not found): run .ci/start-slurm to start a one-node cluster")
+    if conf:
+        os.environ["SLURM_CONF"] = conf
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                                timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.skip("sinfo did not answer within 30 s: is slurmctld running? (.ci/start-slurm)")
+    if states.returncode != 0 or not {"idle", "mixed", "allocated"} & set(states.stdout.split()):
+        pytest.skip(f"no SLURM node is up (sinfo: {(states.stdout + states.stderr).strip()!r}); "
+                    f"run .ci/start-slurm")
+    return conf or ""
+
+
+def postgres_or_skip() -> str:
+    """LCRP_TEST_POSTGRES_URL (or .ci/postgres.env's) of a server that answers, or skip."""
+    import os
+
+    import optuna
+    import pytest
+
+    from lcrp_core.sweep.storage import open_storage
+
+    url = os.environ.get("LCRP_TEST_POSTGRES_URL") or _env_file_value("postgres.env",
+                                                                      "LCRP_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("LCRP_TEST_POSTGRES_URL is not set: run .ci/start-postgres to start a server")
+    try:
+        optuna.get_all_study_names(open_storage(url))
+    except Exception as exc:  # no server answering: say so in the skip reason
+        pytest.skip(f"no PostgreSQL server at {url}: {type(exc).__name__}: {exc}")
+    return url

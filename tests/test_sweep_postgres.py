@@ -6,7 +6,6 @@ re-queued and done exactly once."""
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
-from lcrp_core.sweep.worker import HALT_ENV
+from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.test_sweep_spec import synth_spec
 
 pytestmark = pytest.mark.postgres
@@ -85,22 +84,21 @@ def test_a_worker_on_another_host_killed_mid_trial_is_recovered_by_heartbeats(
     if shutil.which("unshare") is None or subprocess.run(
             ["unshare", "--uts", "true"], capture_output=True).returncode != 0:
         pytest.skip("cannot start a process with its own host name (unshare --uts needs root)")
-    spec = make_spec(tmp_path, bench, pg_url, study, heartbeat_interval=1, grace_period=2)
-    queue = prepare_study(spec)
     fifo = tmp_path / "halt.fifo"
     os.mkfifo(fifo)
+    spec = make_spec(tmp_path, bench, pg_url, study, heartbeat_interval=1, grace_period=2,
+                     backend={"name": HALTING_BACKEND, "config": {"halt_fifo": str(fifo)}})
+    queue = prepare_study(spec)
     elsewhere = subprocess.Popen(
         ["unshare", "--uts", "sh", "-c", 'hostname lcrp-elsewhere && exec "$@"', "sh",
          sys.executable, "-m", "lcrp_core", "sweep", "worker", "--study", study, "--storage", pg_url,
-         "-q"], env={**os.environ, HALT_ENV: str(fifo)}, start_new_session=True)
+         "-q"], start_new_session=True)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        ready, _, _ = select.select([fd], [], [], 300)  # a safety net: the event comes first
-        assert ready, "the worker did not reach the halt point"
-        pid, number = map(int, os.read(fd, 100).decode().split())
-        os.close(fd)
-        (halted,) = [t for t in queue.trials() if t.number == number]
-        assert halted.state == TrialState.RUNNING and halted.user_attrs["host"] == "lcrp-elsewhere"
+        pid, host = wait_for_halt(fifo)
+        assert host == "lcrp-elsewhere"
+        (halted,) = [t for t in queue.trials() if t.state == TrialState.RUNNING]
+        assert halted.user_attrs["host"] == "lcrp-elsewhere" and halted.user_attrs["pid"] == pid
+        number = halted.number
         os.kill(pid, signal.SIGKILL)
         elsewhere.wait()
     finally:

@@ -17,6 +17,7 @@ from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.queue import ProcessId, load_sweep, prepare_study
 from lcrp_core.sweep.spec import parse_spec
 from lcrp_core.sweep.status import format_status, study_status
+from tests.fixtures import make_mevis_dataset
 from tests.test_sweep_spec import synth_spec
 
 STORAGES = {"sqlite": "sqlite:///{}/s.db", "journal": "journal:{}/s.log"}
@@ -28,8 +29,9 @@ def url(request, tmp_path):
 
 
 def make_spec(tmp_path, url, **over):
-    """A points spec (or a grid one when ``grid=`` is given) on a root that exists."""
-    (tmp_path / "data").mkdir(exist_ok=True)
+    """A points spec (or a grid one when ``grid=`` is given) on a tiny MeViS-layout dataset."""
+    if not (tmp_path / "data").exists():
+        make_mevis_dataset(tmp_path / "data", split="valid")
     raw = synth_spec(tmp_path / "data", storage=url, **over)
     if "grid" in over:
         del raw["points"]
@@ -78,7 +80,12 @@ def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
     with pytest.raises(ConfigError) as err:
         prepare_study(changed)
     msg = str(err.value)
-    assert msg.startswith("s.yaml: study: ") and "points[1].K: 2 → 5" in msg, msg
+    assert msg.startswith("s.yaml: points: the spec drops cell(s) c001 (N=3 K=2) of study 's'"), msg
+    changed = make_spec(tmp_path, url, base={"preset": "lcrp-mevis", "H": 1})
+    with pytest.raises(ConfigError) as err:
+        prepare_study(changed)
+    msg = str(err.value)
+    assert msg.startswith("s.yaml: study: ") and "base.H: 3 → 1" in msg, msg
     queue = load_sweep("s", url)
     assert len(queue.trials()) == 3 and queue.study.user_attrs["lcrp_spec"]["points"][1]["K"] == 2
     # not an lcrp study
@@ -182,7 +189,10 @@ def test_retries_then_given_up_then_a_rerun_retries(tmp_path, url):
     assert [t.user_attrs["attempt"] for t in queue.trials(TrialState.WAITING)] == [0]
 
 
-def test_status_eta_and_running_rows(tmp_path, url):
+def test_status_eta_and_running_rows(tmp_path, url, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")  # as a worker pinned to cuda:5 has it
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
     queue = prepare_study(make_spec(tmp_path, url))
     first = queue.pop(device="cpu")
     queue.storage.set_trial_user_attr(first, "wall_time_s", 4.0)
@@ -194,4 +204,33 @@ def test_status_eta_and_running_rows(tmp_path, url):
     assert status.best_value == 61.5
     text = format_status(status)
     assert "1/3 done, 1 running, 1 waiting, 0 failed" in text
-    assert f"pid {os.getpid()} cuda:1" in text and "ETA 8s" in text
+    assert f"pid {os.getpid()} job 77_1 gpu 5 cuda:1" in text and "ETA 8s" in text
+
+
+def test_status_rounds_params_lists_tied_best_configurations_and_counts_requeued_cells(tmp_path, url):
+    queue = prepare_study(make_spec(tmp_path, url, points=[{"N": 2, "delta": 0.0043},
+                                                          {"N": 3, "delta": 0.001},
+                                                          {"N": 4, "delta": 0.002}]))
+    from lcrp_core.sweep.worker import suggest
+
+    def finish(value):
+        trial_id = queue.pop(device="cpu")
+        frozen = queue.storage.get_trial(trial_id)
+        suggest(optuna.Trial(queue.study, trial_id), queue.spec, frozen.user_attrs["lcrp_cell"])
+        queue.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [value])
+
+    first = queue.pop(device="cpu")
+    queue.fail(first, "interrupted", counts=False)   # re-queued, no retry used
+    second = queue.pop(device="cpu")
+    queue.fail(second, "RuntimeError: boom", counts=True)  # re-queued as a retry
+    finish(70.0)
+    finish(70.0)
+    finish(65.0)
+    status = study_status(queue)
+    assert (status.done, status.requeued, status.interrupted, status.failed) == (3, 2, 1, {})
+    assert len(status.best_tied) == 2
+    text = format_status(status)
+    assert "2 trial(s) failed and re-queued: 1 interrupted (no retry used), 1 retried or lost" in text
+    assert "best J&F 70.0, 2 configurations tied:" in text
+    # pops take the re-queued cells last: c002 and c000 tie at 70, c001 scores 65
+    assert "    N=4 delta=0.2%\n    N=2 delta=0.43%" in text and "N=3" not in text

@@ -5,7 +5,6 @@ records, resume, a worker SIGKILLed mid-trial, joining with `lcrp sweep worker`,
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec, parse_spec
-from lcrp_core.sweep.worker import HALT_ENV
 from lcrp_core.versions import code_version
+from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.test_sweep_spec import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
@@ -100,22 +99,19 @@ def test_two_workers_run_every_cell_exactly_once_then_resume_computes_nothing(tm
 def test_a_worker_killed_mid_trial_loses_no_cell_and_duplicates_none(tmp_path, bench, cache):
     url = f"journal:{tmp_path}/s.log"
     spec_path = tmp_path / "s.yaml"
-    spec_for(tmp_path, bench, cache, url, max_retries=1)
     fifo = tmp_path / "halt.fifo"
     os.mkfifo(fifo)
-    env = {**os.environ, HALT_ENV: str(fifo)}
+    spec_for(tmp_path, bench, cache, url, max_retries=1,
+             backend={"name": HALTING_BACKEND, "config": {"halt_fifo": str(fifo)}})
     run = subprocess.Popen([sys.executable, "-m", "lcrp_core", "sweep", "run", str(spec_path),
-                            "--workers", "2", "--no-progress"], env=env, start_new_session=True,
+                            "--workers", "2", "--no-progress"], start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        ready, _, _ = select.select([fd], [], [], 300)  # a safety net, not a wait: the event comes first
-        assert ready, "no worker reached the halt point"
-        pid, number = map(int, os.read(fd, 100).decode().split())
-        os.close(fd)
+        pid, _host = wait_for_halt(fifo)
         queue = load_sweep("s", url)
-        (halted,) = [t for t in queue.trials() if t.number == number]
-        assert halted.state == TrialState.RUNNING and halted.user_attrs["pid"] == pid
+        (halted,) = [t for t in queue.trials() if t.user_attrs.get("pid") == pid
+                     and t.state == TrialState.RUNNING]
+        number = halted.number
         os.kill(pid, signal.SIGKILL)
         out, err = run.communicate(timeout=300)
     finally:
@@ -144,11 +140,10 @@ def test_lcrp_sweep_worker_joins_a_study_and_status_reports_it(tmp_path, bench, 
     assert main(["sweep", "status", "s", "--storage", url]) == 0
     assert "0/4 done, 0 running, 4 waiting, 0 failed" in capsys.readouterr().out
 
-    assert main(["sweep", "worker", "--study", "s", "--storage", url, "--events"]) == 0
-    events = [yaml.safe_load(line) for line in capsys.readouterr().out.splitlines()]
-    assert sorted(e["unit"] for e in events) == [f"c{i:03d}" for i in range(4)]
-    assert all(e["event"] == "trial" and e["state"] == "completed" for e in events)
+    assert main(["sweep", "worker", "--study", "s", "--storage", url]) == 0
     queue = load_sweep("s", url)
+    assert sorted(t.user_attrs["lcrp_cell"] for t in queue.trials()) == [f"c{i:03d}" for i in range(4)]
+    assert all(t.state == TrialState.COMPLETE for t in queue.trials())
     assert {t.user_attrs["pid"] for t in queue.trials()} == {os.getpid()}
 
     assert main(["sweep", "status", "s", "--storage", url]) == 0
@@ -190,10 +185,11 @@ def test_run_with_a_root_override_and_devices_from_the_cli(tmp_path, bench, cach
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert main(["sweep", "run", str(path), "--root", str(bench), "--devices", "cpu",
-                 "--no-progress"]) == 0
+                 "--workers-per-device", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "1/1 done" in out and "1 trial(s) computed by this run" in out
     stored = load_sweep("s", f"sqlite:///{tmp_path}/s.db").spec
     assert stored.dataset.root == str(bench)
+    assert stored.devices == ("cpu", "cpu") and stored.to_json()["devices"] == ["cpux2"]
     assert parse_spec(raw | {"dataset": raw["dataset"] | {"root": str(bench)}},
                       source="x").hash() == stored.hash()

@@ -152,11 +152,19 @@ BACKENDS: dict[str, str] = {
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}",
-                          key="backend")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The class of backend ``name``: a name of :data:`BACKENDS`, or ``package.module:Class`` for
+    a backend of one's own (a :class:`Backend` subclass importable where the workers run)."""
+    if name not in BACKENDS and ":" not in name:
+        raise ConfigError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)} or "
+                          f"package.module:Class", key="backend")
+    module, cls = BACKENDS.get(name, name).split(":", 1)
+    try:
+        found = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import backend {name!r}: {exc}", key="backend") from exc
+    if not (isinstance(found, type) and issubclass(found, Backend)):
+        raise ConfigError(f"backend {name!r} is not a Backend subclass", key="backend")
+    return found
 
 
 def create_backend(name: str, config: Mapping[str, Any] | None = None, *, device: str = "cpu",

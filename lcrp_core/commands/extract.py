@@ -21,6 +21,17 @@ def register(sub, common) -> None:
     p.add_argument("--cache-dir", default="cache")
     p.add_argument("--random-init", action="store_true",
                    help="random model weights: for tests and speed measurements only")
+    s = p.add_argument_group("SLURM", "with --submit, shard the videos over SLURM jobs (submitit)")
+    s.add_argument("--submit", action="store_true", help="submit jobs instead of extracting here")
+    s.add_argument("--jobs", type=int, default=1, help="jobs (videos are split among them)")
+    s.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job")
+    s.add_argument("--workers-per-device", type=int, default=1, help="workers per GPU")
+    s.add_argument("--partition", help="SLURM partition")
+    s.add_argument("--time", default="4:00:00", help="time limit per job (default 4:00:00)")
+    s.add_argument("--account", help="SLURM account")
+    s.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="another sbatch option; repeatable")
+    s.add_argument("--log-dir", default="studies/slurm", help="job scripts and logs")
     p.set_defaults(func=run)
 
 
@@ -33,7 +44,26 @@ def run(args) -> int:
                      backend_config=load_backend_config(args.backend_config),
                      cache_dir=args.cache_dir, random_init=args.random_init,
                      videos=tuple(args.videos.split(",")) if args.videos else None)
+    if args.submit:
+        return _submit(args, job)
     report = extract(job, parse_devices(args.devices), progress=not args.quiet)
     log.info("extract: %d videos extracted (%d frames), %d already cached -> %s/%s",
              report.videos_done, report.frames, report.videos_skipped, args.cache_dir, report.scope)
+    return 0
+
+
+def _submit(args, job) -> int:
+    from lcrp_core.sweep.slurm import SlurmSettings, parse_key_values, settings_with, submit_extract
+
+    settings = settings_with(SlurmSettings(), {
+        "jobs": args.jobs, "gpus_per_job": args.gpus_per_job,
+        "workers_per_device": args.workers_per_device, "partition": args.partition,
+        "time": args.time, "account": args.account, "log_dir": args.log_dir,
+        "additional": parse_key_values(args.slurm) if args.slurm else None})
+    done = submit_extract(job, settings, log_level=logging.getLogger("lcrp").getEffectiveLevel())
+    if not done.job_ids:
+        print("extract: every video is cached already; nothing submitted")
+        return 0
+    print(f"submitted {len(done.job_ids)} extraction job(s): {' '.join(done.job_ids)}")
+    print(f"  logs: {done.log_dir}; rerun the same command to resume what did not finish")
     return 0

@@ -1,12 +1,14 @@
-"""`lcrp sweep run|worker|status|check`: sweep studies on Optuna (docs/sweep-spec.md)."""
+"""`lcrp sweep run|worker|submit|status|check`: sweep studies on Optuna (docs/sweep-spec.md)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 log = logging.getLogger("lcrp")
+
+DEVICES_HELP = ("worker slots: cpu, cpu,cpu, cuda:0,cuda:1, or cuda:0x4,cuda:1x4 for four workers "
+                "per GPU (default: the spec's devices)")
+PER_DEVICE_HELP = "worker processes on each listed device (default 1; cuda:0x4 says the same)"
 
 
 def register(sub, common) -> None:
@@ -23,9 +25,10 @@ def register(sub, common) -> None:
     r.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/demo_mevis_nk.yaml")
     r.add_argument("--storage", help="storage URL (default: the spec's, else "
                                      "sqlite:///studies/<study>.db)")
-    r.add_argument("--devices", help="cpu, cpu,cpu or cuda:0,cuda:1 (default: the spec's)")
-    r.add_argument("--workers", type=int, help="worker processes (default: one per device; "
-                                               "more are spread round-robin over the devices)")
+    r.add_argument("--devices", help=DEVICES_HELP)
+    r.add_argument("--workers-per-device", type=int, metavar="N", help=PER_DEVICE_HELP)
+    r.add_argument("--workers", type=int, help="worker processes (default: one per device slot; "
+                                               "more are spread round-robin over the slots)")
     r.add_argument("--root", help="dataset root (overrides the spec's dataset.root)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=run)
@@ -36,12 +39,32 @@ def register(sub, common) -> None:
                                     "is read from the study.")
     w.add_argument("--study", required=True, help="study name")
     w.add_argument("--storage", help="storage URL (default: sqlite:///studies/<study>.db)")
-    w.add_argument("--devices", help="cpu, cpu,cpu or cuda:0,cuda:1 (default: the spec's)")
-    w.add_argument("--workers", type=int, help="worker processes (default: one per device)")
+    w.add_argument("--devices", help=DEVICES_HELP)
+    w.add_argument("--workers-per-device", type=int, metavar="N", help=PER_DEVICE_HELP)
+    w.add_argument("--workers", type=int, help="worker processes (default: one per device slot)")
     w.add_argument("--root", help="dataset root on this machine (default: the spec's)")
     w.add_argument("--cache-dir", help="feature cache on this machine (default: the spec's)")
-    w.add_argument("--events", action="store_true", help=argparse.SUPPRESS)  # for `sweep run`
     w.set_defaults(func=worker)
+
+    j = cmds.add_parser("submit", parents=[common], help="run a study on a SLURM cluster",
+                        description="Create the study of a sweep spec (or resume it), then submit "
+                                    "worker jobs to SLURM through submitit (one job array); each "
+                                    "job runs the worker loop on its GPUs against the shared "
+                                    "storage. Options override the spec's slurm: block.")
+    j.add_argument("spec", help="sweep spec (YAML)")
+    j.add_argument("--storage", help="storage URL; several jobs need postgresql://USER@HOST/DB")
+    j.add_argument("--jobs", type=int, help="worker jobs (default: the spec's, else 1)")
+    j.add_argument("--gpus-per-job", type=int, help="GPUs per job (default 0: CPU workers)")
+    j.add_argument("--workers-per-device", type=int, help="worker processes per GPU (default 1)")
+    j.add_argument("--partition", help="SLURM partition")
+    j.add_argument("--time", help="time limit per job: 90, 4:00:00 or 1-12:00:00 (default 4:00:00)")
+    j.add_argument("--account", help="SLURM account")
+    j.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="another sbatch option (qos=high, constraint=a100); repeatable")
+    j.add_argument("--root", help="dataset root as the jobs see it (overrides the spec's)")
+    j.add_argument("--log-dir", help="where submitit keeps job scripts and logs "
+                                     "(default studies/slurm; a folder per study)")
+    j.set_defaults(func=submit)
 
     s = cmds.add_parser("status", parents=[common], help="where a study stands",
                         description="Cells done, running (host/pid/device), waiting and failed, "
@@ -77,23 +100,13 @@ def _optuna_logs(args) -> None:
 
 
 def run(args) -> int:
-    from lcrp_core.devices import parse_devices
     from lcrp_core.sweep.driver import run_sweep
-    from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
     from lcrp_core.sweep.storage import storage_errors
 
     _optuna_logs(args)
-    spec = load_spec(args.spec, check_root=args.root is None)
-    if args.root is not None:
-        spec = spec.with_root(args.root)
-        spec.check_root()
-    if args.storage:
-        spec = spec.with_storage(args.storage)
-    if args.devices:
-        from dataclasses import replace
-
-        spec = replace(spec, devices=tuple(parse_devices(args.devices)))
+    spec = load_spec_with(args)
+    spec = spec.with_devices(_devices(args, spec.devices))
     with storage_errors(spec.storage):
         result = run_sweep(spec, workers=args.workers,
                            progress=not (args.quiet or args.no_progress), verbose=args.verbose)
@@ -113,23 +126,63 @@ def worker(args) -> int:
 
 
 def _worker(args, queue) -> int:
-    from lcrp_core.devices import parse_devices
     from lcrp_core.sweep.driver import drive, worker_slots
     from lcrp_core.sweep.status import format_status, study_status
     from lcrp_core.sweep.worker import run_worker
 
-    devices = parse_devices(args.devices) if args.devices else list(queue.spec.devices)
-    slots = worker_slots(devices, args.workers)
-    if len(slots) == 1:
-        report = run_worker(queue, device=slots[0], root=args.root, cache_dir=args.cache_dir,
-                            events=sys.stdout if args.events else None)
-        log.info("worker %s: %d completed, %d pruned, %d failed", slots[0], report.completed,
-                 report.pruned, report.failed)
+    slots = worker_slots(_devices(args, queue.spec.devices), args.workers)
+    if len(slots) == 1:  # in this process
+        report = run_worker(queue, device=slots[0], root=args.root, cache_dir=args.cache_dir)
+        log.info("worker %s: %d completed, %d pruned, %d failed, %d interrupted", slots[0],
+                 report.completed, report.pruned, report.failed, report.interrupted)
+        if report.stopped_by:
+            raise KeyboardInterrupt
         return 0
     result = drive(queue, slots=slots, root=args.root, cache_dir=args.cache_dir,
                    progress=not args.quiet, verbose=args.verbose)
     print(format_status(result.status))
     return _exit_code(study_status(queue))
+
+
+def submit(args) -> int:
+    import logging as _logging
+
+    from lcrp_core.sweep.slurm import parse_key_values, parse_slurm, settings_with
+    from lcrp_core.sweep.slurm import submit as submit_jobs
+
+    _optuna_logs(args)
+    spec = load_spec_with(args)
+    settings = settings_with(parse_slurm(spec.slurm, source=spec.source), {
+        "jobs": args.jobs, "gpus_per_job": args.gpus_per_job,
+        "workers_per_device": args.workers_per_device, "partition": args.partition,
+        "time": args.time, "account": args.account, "log_dir": args.log_dir,
+        "additional": parse_key_values(args.slurm) if args.slurm else None})
+    level = _logging.getLogger("lcrp").getEffectiveLevel()
+    done = submit_jobs(spec, settings, log_level=level)
+    print(f"submitted {len(done.job_ids)} job(s) for study {spec.study}: {' '.join(done.job_ids)}")
+    print(f"  logs: {done.log_dir}/<job id>_*; follow with `lcrp sweep status {spec.study} "
+          f"--storage {spec.storage}`")
+    return 0
+
+
+def load_spec_with(args):
+    """The spec of ``args.spec`` with ``--root`` and ``--storage`` applied."""
+    from lcrp_core.sweep.spec import load_spec
+
+    spec = load_spec(args.spec, check_root=args.root is None)
+    if args.root is not None:
+        spec = spec.with_root(args.root)
+        spec.check_root()
+    if args.storage:
+        spec = spec.with_storage(args.storage)
+    return spec
+
+
+def _devices(args, default) -> list[str]:
+    """The worker slots from ``--devices`` (default: the spec's) and ``--workers-per-device``."""
+    from lcrp_core.devices import parse_devices
+
+    return parse_devices(args.devices or list(default), per_device=args.workers_per_device or 1)
 
 
 def status(args) -> int:

@@ -4,7 +4,11 @@
 - ``queue``: :func:`prepare_study` (create or resume) and :func:`load_sweep` → :class:`SweepQueue`
   (pop, fail + re-queue, reap lost workers);
 - ``worker``: :func:`run_worker` (one EvalContext, trials until none waits);
-- ``driver``: :func:`run_sweep` / :func:`drive` (worker processes per device slot, progress);
+- ``driver``: :func:`run_sweep` / :func:`drive` (spawned worker processes per device slot,
+  events through a queue, progress);
+- ``signals``: :class:`Stop` (Ctrl-C, SIGTERM, SIGUSR2: clean stops that re-queue running cells);
+- ``slurm``: :func:`submit` (worker jobs on SLURM through submitit, the ``slurm:`` block);
+- ``fingerprint``: the dataset's identity by contents;
 - ``status``: :func:`study_status`, :func:`format_status`;
 - ``storage``: storage URLs (sqlite, journal file, PostgreSQL).
 
@@ -17,6 +21,7 @@ _LAZY = {
     "SweepSpec": "spec", "load_spec": "spec", "parse_spec": "spec",
     "SweepQueue": "queue", "prepare_study": "queue", "load_sweep": "queue",
     "run_worker": "worker", "run_sweep": "driver", "drive": "driver",
+    "Stop": "signals", "submit": "slurm", "SlurmSettings": "slurm",
     "StudyStatus": "status", "study_status": "status", "format_status": "status",
 }
 

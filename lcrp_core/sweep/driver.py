@@ -1,37 +1,47 @@
 """``lcrp sweep run``: prepare the study, then run one worker process per device slot until every
 cell is done.
 
-Workers are subprocesses of ``lcrp sweep worker`` (one long-lived process per slot, EvalContext
-opened once each; ``cuda:N`` slots are pinned with CUDA_VISIBLE_DEVICES by the worker). They
-report each finished trial as a JSON line on stdout; the progress bar is drawn from those
-events, and their log lines are forwarded. When every worker has ended the driver reaps trials
-of dead workers (failing and re-queueing them), and starts another round while trials wait; it
-waits for trials still running in other processes (or on other machines, until heartbeats fail
-them) before it returns.
+Workers are processes of one Python entry point, :func:`worker_process` (multiprocessing
+``spawn``: a fresh interpreter per slot, models loaded once each; ``cuda:N`` slots pin
+themselves with CUDA_VISIBLE_DEVICES before CUDA starts). A SLURM job runs the same entry point
+(:mod:`lcrp_core.sweep.slurm`). Workers send each finished trial and their end through a
+multiprocessing queue; the progress bar is drawn from those events. When every worker has ended
+the driver reaps trials of dead workers (failing and re-queueing them) and starts another round
+while trials wait; it waits for trials still running in other processes (or on other machines,
+until heartbeats fail them) before it returns.
+
+Stops (:mod:`lcrp_core.sweep.signals`): Ctrl-C in a terminal reaches the driver and its workers
+(one process group); SIGTERM to the driver alone is forwarded to the workers. Each worker fails
+its running trial ``interrupted`` and re-queues its cell; the driver waits for them, then raises
+KeyboardInterrupt. A second Ctrl-C exits at once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import multiprocessing as mp
 import os
-import selectors
+import queue as queue_mod
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from lcrp_core.errors import LcrpError
-from lcrp_core.sweep.queue import SweepQueue, prepare_study
+from lcrp_core.sweep.queue import SweepQueue, load_sweep, prepare_study
+from lcrp_core.sweep.signals import STOP_SIGNALS, Stop
 from lcrp_core.sweep.spec import SweepSpec
 from lcrp_core.sweep.status import StudyStatus, study_status
 from lcrp_core.sweep.storage import storage_kind
-from lcrp_core.sweep.worker import sigterm_as_interrupt
 
 log = logging.getLogger("lcrp.sweep")
+
+#: A worker's exit codes: done, crashed, a user-facing error (LcrpError), stopped by a signal.
+OK, CRASHED, USER_ERROR, STOPPED = 0, 1, 2, 130
 
 
 @dataclass
@@ -42,10 +52,24 @@ class RunResult:
     computed: int
 
 
+@dataclass(frozen=True)
+class WorkerTask:
+    """What one worker process runs (picklable): a study, its storage, one device slot, this
+    machine's dataset root and cache, and the log level and prefix of its lines."""
+
+    study: str
+    storage: str
+    device: str
+    root: str | None = None
+    cache_dir: str | None = None
+    log_level: int = logging.WARNING
+    label: str = ""
+
+
 def worker_slots(devices: Sequence[str], workers: int | None = None) -> list[str]:
-    """One device per worker: ``workers`` (default: one per listed device) taken round-robin
-    from ``devices`` (``cpu,cpu`` is two CPU workers; ``cuda:0,cuda:1`` with 4 workers is two
-    per GPU)."""
+    """One device per worker: ``workers`` (default: one per device slot) taken round-robin from
+    ``devices`` (``cpu,cpu`` is two CPU workers; ``cuda:0,cuda:1`` with 4 workers is two per
+    GPU; ``cuda:0x4`` is four workers on one GPU)."""
     n = len(devices) if workers is None else workers
     if n < 1:
         raise LcrpError(f"expected at least one worker, got {n}", key="--workers")
@@ -54,19 +78,22 @@ def worker_slots(devices: Sequence[str], workers: int | None = None) -> list[str
 
 def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = True,
               verbose: int = 0) -> RunResult:
-    """Create or resume ``spec``'s study and run it to completion. The dataset is checked
-    first: a wrong split or video name creates no study."""
+    """Create or resume ``spec``'s study and run it to completion (this machine's dataset root
+    and cache are the spec's). The dataset is checked first: a wrong split or video name creates
+    no study."""
     spec.check_dataset()
     queue = prepare_study(spec)
-    return drive(queue, slots=worker_slots(spec.devices, workers), progress=progress,
-                 verbose=verbose)
+    return drive(queue, slots=worker_slots(spec.devices, workers), root=spec.dataset.root,
+                 cache_dir=spec.cache_dir, progress=progress, verbose=verbose)
 
 
 def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
-          cache_dir: str | None = None, progress: bool = True, verbose: int = 0) -> RunResult:
+          cache_dir: str | None = None, progress: bool = True, verbose: int = 0,
+          stop: Stop | None = None) -> RunResult:
     """Run rounds of worker processes on ``slots`` until no trial of ``queue`` waits or runs.
 
-    SIGTERM or Ctrl-C stops the workers (their trials are re-queued) and raises KeyboardInterrupt.
+    A stop signal stops the workers (their trials are re-queued) and raises KeyboardInterrupt.
+    Signals are handled while it runs, or by the caller's ``stop``, which the caller installed.
     """
     from optuna.trial import TrialState
     from tqdm import tqdm
@@ -75,9 +102,12 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
     start = study_status(queue)
     computed = 0
     best = start.best_value
-    with sigterm_as_interrupt(), tqdm(total=start.total, initial=start.done + start.pruned,
-                                      desc=spec.study, unit="trial", disable=not progress,
-                                      dynamic_ncols=True) as bar:
+    level = logging.getLogger("lcrp").getEffectiveLevel()
+    own = stop is None
+    stop = stop or Stop()
+    with stop.installed() if own else nullcontext(), tqdm(total=start.total, initial=start.done + start.pruned,
+                                desc=spec.study, unit="trial", disable=not progress,
+                                dynamic_ncols=True) as bar:
 
         def on_event(event: dict) -> None:
             nonlocal computed, best
@@ -89,7 +119,7 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
             if best is not None:
                 bar.set_postfix_str(f"best J&F {best:.1f}")
 
-        while True:
+        while not stop.requested:
             queue.reap()
             waiting = len(queue.trials(TrialState.WAITING))
             if waiting:
@@ -98,103 +128,109 @@ def drive(queue: SweepQueue, *, slots: Sequence[str], root: str | None = None,
                     log.info("%d workers share %s; for many workers a journal file scales better "
                              "(--storage journal:studies/%s.log)", n, spec.storage, spec.study)
                 before = computed
-                ends = _round(queue, list(slots)[:n], on_event, root=root, cache_dir=cache_dir,
-                              verbose=verbose, write=bar.write)
+                tasks = [WorkerTask(spec.study, spec.storage, d, root, cache_dir, level,
+                                    f"{d} #{i}") for i, d in enumerate(list(slots)[:n])]
+                reap = (None if storage_kind(spec.storage) != "postgresql"
+                        else (lambda procs: _reap_stale(queue, procs), spec.heartbeat_interval))
+                ends = run_workers(tasks, on_event, stop=stop, reap=reap)
+                if stop.requested:
+                    break
                 _check_ends(ends, progressed=computed > before)
                 continue
             running = queue.trials(TrialState.RUNNING)
             if not running:
                 break
             bar.set_postfix_str(f"waiting for {len(running)} trial(s) running elsewhere")
-            time.sleep(min(spec.heartbeat_interval, 10))
+            try:
+                stop.sleep(min(spec.heartbeat_interval, 10))
+            except KeyboardInterrupt:
+                break
+    if stop.requested:
+        raise KeyboardInterrupt
     return RunResult(study_status(queue), computed)
 
 
 def _check_ends(ends: list[tuple[str, int, str]], *, progressed: bool) -> None:
-    """Stop on a worker's user-facing error (exit code 2), or when no worker got anywhere."""
+    """Stop on a worker's user-facing error, or when no worker got anywhere."""
     for device, code, last in ends:
-        if code == 2:
+        if code == USER_ERROR:
             raise LcrpError(f"the worker on {device} stopped: {last}")
-    crashed = [(d, c, last) for d, c, last in ends if c != 0]
+    crashed = [(d, c, last) for d, c, last in ends if c != OK]
     if crashed and not progressed:
         device, code, last = crashed[0]
         raise LcrpError(f"the worker on {device} exited with code {code} before finishing a "
                         f"trial: {last or 'no message'}")
 
 
-def _worker_command(queue: SweepQueue, device: str, *, root: str | None, cache_dir: str | None,
-                    verbose: int) -> list[str]:
-    cmd = [sys.executable, "-m", "lcrp_core", "sweep", "worker", "--study", queue.spec.study,
-           "--storage", queue.spec.storage, "--devices", device, "--events"]
-    if root is not None:
-        cmd += ["--root", root]
-    if cache_dir is not None:
-        cmd += ["--cache-dir", cache_dir]
-    return cmd + (["-" + "v" * verbose] if verbose else ["-q"])
-
-
-def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None], *,
-           root: str | None, cache_dir: str | None, verbose: int,
-           write: Callable[..., None]) -> list[tuple[str, int, str]]:
-    """Run one worker process per slot until all end; (device, exit code, last stderr line)."""
-    procs = [subprocess.Popen(_worker_command(queue, d, root=root, cache_dir=cache_dir,
-                                              verbose=verbose),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-             for d in slots]
-    last = [""] * len(procs)
-    heartbeats = storage_kind(queue.spec.storage) == "postgresql"
-    next_reap = time.monotonic() + queue.spec.heartbeat_interval
-    killed: set[int] = set()  # frozen workers killed by _reap_stale: not crashes
+def run_workers(tasks: Sequence[WorkerTask], on_event: Callable[[dict], None], *,
+                stop: Stop, reap: tuple[Callable[[Sequence[Any]], set[int]], float] | None = None,
+                ) -> list[tuple[str, int, str]]:
+    """Run one :func:`worker_process` per task until all end; (device, exit code, last error
+    message) per task. Once ``stop`` is requested, the workers are sent SIGTERM (in case the
+    signal reached only the driver) and awaited; a second Ctrl-C (KeyboardInterrupt from
+    ``stop``) kills them. ``reap = (function, seconds)`` calls ``function(processes)`` every
+    ``seconds`` while they run; the pids it returns were killed on purpose (frozen workers whose
+    trials were failed and re-queued) and count as ended normally."""
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    procs = [ctx.Process(target=worker_process, args=(t, i, events), name=f"lcrp-worker-{i}")
+             for i, t in enumerate(tasks)]
+    ends: dict[int, tuple[int, str]] = {}
+    killed: set[int] = set()
+    next_reap = time.monotonic() + reap[1] if reap else None
+    forwarded = False
     try:
-        with selectors.DefaultSelector() as sel:
-            pending: dict[int, bytes] = {}
-            for i, p in enumerate(procs):
-                for stream, kind in ((p.stdout, "out"), (p.stderr, "err")):
-                    sel.register(stream.fileno(), selectors.EVENT_READ, (i, kind))
-                    pending[stream.fileno()] = b""
-            while sel.get_map():
-                if heartbeats and time.monotonic() >= next_reap:
-                    killed |= _reap_stale(queue, procs)
-                    next_reap = time.monotonic() + queue.spec.heartbeat_interval
-                for key, _ in sel.select(timeout=queue.spec.heartbeat_interval if heartbeats else None):
-                    fd, (i, kind) = key.fd, key.data
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        sel.unregister(fd)
-                        lines, pending[fd] = [pending[fd]] if pending[fd] else [], b""
-                    else:
-                        *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
-                    for raw in lines:
-                        line = raw.decode(errors="replace").rstrip()
-                        event = _event(line) if kind == "out" else None
-                        if event is not None:
-                            on_event(event)
-                        elif line:
-                            if kind == "err":
-                                last[i] = line
-                            write(f"[{slots[i]} pid {procs[i].pid}] {line}", file=sys.stderr)
-    except BaseException:
-        for p in procs:  # interrupted: workers re-queue their trials on SIGTERM
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+        # the workers start with stop signals blocked, and unblock them once their own handlers
+        # are in place: a Ctrl-C while they import is theirs to handle, not a traceback
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        while True:
+            if stop.requested and not forwarded:
+                forwarded = True
+                for p in procs:
+                    if p.is_alive():
+                        os.kill(p.pid, signal.SIGTERM)
+            if reap and not stop.requested and time.monotonic() >= next_reap:
+                killed |= reap[0](procs)
+                next_reap = time.monotonic() + reap[1]
+            try:  # never interrupted inside a read: a half-read message would wedge the pipe
+                kind, i, payload = events.get(timeout=0.2)
+            except queue_mod.Empty:
+                if all(not p.is_alive() for p in procs):
+                    _drain(events, on_event, ends)
+                    break
+                continue
+            _handle(kind, i, payload, on_event, ends)
+    except BaseException:  # a second Ctrl-C, or an error in the driver: stop at once
         for p in procs:
-            p.wait()
+            if p.is_alive():
+                p.kill()
         raise
     finally:
         for p in procs:
-            p.stdout.close()
-            p.stderr.close()
-    return [(slots[i], 0 if p.pid in killed else p.wait(), last[i]) for i, p in enumerate(procs)]
+            if p.pid is not None:
+                p.join()
+        events.close()
+    out = []
+    for i, (t, p) in enumerate(zip(tasks, procs, strict=True)):
+        code, message = ends.get(i, (OK, "") if p.pid in killed else
+                                 (p.exitcode or CRASHED, f"exited with code {p.exitcode}"))
+        out.append((t.device, code, message))
+    return out
 
 
-def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> set[int]:
+def _reap_stale(queue: SweepQueue, procs: Sequence[Any]) -> set[int]:
     """While a round runs (PostgreSQL): fail the trials whose heartbeat went stale and re-queue
     their cells. A worker of this round whose trial was failed that way is frozen (stopped,
     hung): it is killed with one warning, so that the round ends and its cell runs again in the
     next one. The pids killed."""
     from optuna.trial import TrialState
 
-    alive = {p.pid: p for p in procs if p.poll() is None}
+    alive = {p.pid: p for p in procs if p.is_alive()}
     host = socket.gethostname()
     ours = {t._trial_id: t.user_attrs["pid"] for t in queue.trials(TrialState.RUNNING)
             if t.user_attrs.get("host") == host and t.user_attrs.get("pid") in alive}
@@ -203,8 +239,7 @@ def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> set[int
     for trial_id, pid in ours.items():
         trial = queue.storage.get_trial(trial_id)
         # a worker that fails its own trial records an error first; a stale heartbeat does not
-        if trial.state == TrialState.FAIL and "error" not in trial.user_attrs \
-                and alive[pid].poll() is None:
+        if trial.state == TrialState.FAIL and "error" not in trial.user_attrs and alive[pid].is_alive():
             log.warning("the worker pid %d stopped beating while running trial %d (%s): killed; "
                         "its cell was re-queued", pid, trial.number, trial.user_attrs.get("lcrp_cell")
                         or trial.user_attrs.get("lcrp_slot"))
@@ -213,11 +248,70 @@ def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> set[int
     return killed
 
 
-def _event(line: str) -> dict | None:
-    """A worker's event line (JSON with ``"event": "trial"``); None for anything else a library
-    printed on stdout."""
+def _handle(kind: str, i: int, payload: Any, on_event: Callable[[dict], None],
+            ends: dict[int, tuple[int, str]]) -> None:
+    if kind == "trial":
+        on_event(payload)
+    elif kind == "end":
+        ends[i] = payload
+
+
+def _drain(events: Any, on_event: Callable[[dict], None], ends: dict[int, tuple[int, str]]) -> None:
+    while True:
+        try:
+            kind, i, payload = events.get(timeout=0.05)
+        except queue_mod.Empty:
+            return
+        _handle(kind, i, payload, on_event, ends)
+
+
+def worker_process(task: WorkerTask, index: int, events: Any) -> None:
+    """The entry point of a local worker process: join ``task.study`` and evaluate waiting
+    trials on ``task.device`` until none is left or a stop signal arrives. Sends
+    ``("trial", index, event)`` per finished trial and ``("end", index, (code, message))``."""
+    stop = Stop()
+    with stop.installed():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by run_workers
+        _log_to_stderr(task.log_level, task.label)
+        code, message = run_task(task, lambda e: events.put(("trial", index, e)), stop=stop)
+        events.put(("end", index, (code, message)))
+
+
+def run_task(task: WorkerTask, on_event: Callable[[dict], None] | None, *,
+             stop: Stop) -> tuple[int, str]:
+    """One worker's whole life: (exit code, message). Shared by local worker processes and SLURM
+    jobs."""
+    from lcrp_core.sweep.worker import run_worker
+
     try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and event.get("event") == "trial" else None
+        with stop.interruptible():
+            queue = load_sweep(task.study, task.storage)
+        report = run_worker(queue, device=task.device, root=task.root, cache_dir=task.cache_dir,
+                            on_event=on_event, stop=stop)
+    except LcrpError as exc:
+        log.error("%s", exc)
+        return USER_ERROR, str(exc)
+    except KeyboardInterrupt:
+        return STOPPED, f"stopped ({stop.name or 'SIGINT'})"
+    except Exception as exc:
+        log.exception("the worker crashed")
+        return CRASHED, f"{type(exc).__name__}: {exc}"
+    log.info("worker %s: %d completed, %d pruned, %d failed, %d interrupted", task.device,
+             report.completed, report.pruned, report.failed, report.interrupted)
+    if report.stopped_by:
+        return STOPPED, f"stopped ({report.stopped_by})"
+    return OK, ""
+
+
+def _log_to_stderr(level: int, label: str) -> None:
+    """A worker process's log lines: to stderr, at the driver's level, prefixed with its slot."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"[{label} pid {os.getpid()}] %(message)s"))
+    root = logging.getLogger("lcrp")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING if level > logging.DEBUG
+                                 else optuna.logging.INFO)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lcrp_core.errors import ConfigError
-from lcrp_core.sweep.spec import SweepSpec, parse_spec
+from lcrp_core.sweep.spec import SweepSpec, parse_spec, study_identity
 from lcrp_core.sweep.storage import (
     check_storage_file,
     normalize_url,
@@ -53,6 +54,9 @@ log = logging.getLogger("lcrp.sweep")
 
 #: Study user_attrs keys (docs/trial-schema.md).
 SPEC_ATTR, HASH_ATTR, KIND_ATTR, CELLS_ATTR = "lcrp_spec", "lcrp_spec_hash", "lcrp_kind", "lcrp_cells"
+#: The dataset's fingerprint, and how grid/points trials record their params ("numeric": int and
+#: float distributions over the cells' range, so new values can be added; absent: categorical).
+DATASET_ATTR, PARAMS_ATTR = "lcrp_dataset", "lcrp_param_distributions"
 #: Trial user_attrs naming the unit of work: a grid/points cell, or a TPE slot.
 CELL_ATTR, SLOT_ATTR = "lcrp_cell", "lcrp_slot"
 #: System attr holding the start time of the worker process (tells a reused pid from its owner).
@@ -80,24 +84,25 @@ def name_objective(study) -> None:
 def prepare_study(spec: SweepSpec) -> SweepQueue:
     """Create the study (or resume it) and enqueue every cell/slot that has no trial yet.
 
-    Resuming with a spec whose result-defining parts differ is refused with a message that says
-    what differs. Nothing is written before the spec has been checked.
+    Resuming checks the dataset's contents (fingerprint), not its path. A spec that adds points
+    extends the study: only the new cells are enqueued, the finished ones are kept. A spec whose
+    other result-defining parts differ, or that drops cells, is refused with what differs.
+    Nothing is written before the spec and the dataset have been checked.
     """
     import optuna
     from optuna.trial import TrialState
 
+    from lcrp_core.sweep.fingerprint import dataset_fingerprint
+
+    ds = spec.dataset
+    fingerprint = dataset_fingerprint(ds.kind, ds.root, ds.split, ds.videos)
     with _creation_lock(spec), queue_lock(spec):  # two runs on a new storage: one creates it
         storage = _open_storage(spec)
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
                                     load_if_exists=True)
         attrs = study.user_attrs
         if HASH_ATTR in attrs:
-            if attrs[HASH_ATTR] != spec.hash():
-                raise ConfigError(
-                    f"study {spec.study!r} in {spec.storage} was created from a different spec "
-                    f"({'; '.join(spec_diff(attrs.get(SPEC_ATTR, {}), spec.to_json()))}); "
-                    f"use another study name or storage, or delete the study",
-                    path=spec.source, key="study")
+            spec = _resume(spec, study, attrs, fingerprint)
         elif study.get_trials(deepcopy=False):
             raise ConfigError(f"study {spec.study!r} in {spec.storage} exists and is not an lcrp "
                               f"sweep study", path=spec.source, key="study")
@@ -105,6 +110,8 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
             study.set_user_attr(SPEC_ATTR, spec.to_json())
             study.set_user_attr(KIND_ATTR, spec.kind)
             name_objective(study)
+            study.set_user_attr(DATASET_ATTR, fingerprint)
+            study.set_user_attr(PARAMS_ATTR, "numeric")
             if spec.kind != "tpe":
                 study.set_user_attr(CELLS_ATTR, [c.to_json() for c in spec.cells()])
             study.set_user_attr(HASH_ATTR, spec.hash())  # last: marks the study as complete
@@ -151,6 +158,70 @@ class _LockKey:
 
     storage: str
     study: str
+
+
+def _resume(spec: SweepSpec, study: optuna.Study, attrs: Mapping[str, Any],
+            fingerprint: Mapping[str, Any]) -> SweepSpec:
+    """Check ``spec`` against the existing study and extend it with the spec's new cells; the
+    spec to run (its cells in the study's order, so cell ids never move)."""
+    from dataclasses import replace
+
+    from lcrp_core.sweep.fingerprint import fingerprint_diff
+
+    stored = attrs.get(SPEC_ATTR, {})
+    where = f"study {spec.study!r} in {spec.storage}"
+    if study_identity(stored) != study_identity(spec.to_json()):
+        diff = spec_diff(study_identity(stored), study_identity(spec.to_json()))
+        raise ConfigError(f"{where} was created from a different spec ({'; '.join(diff)}); use "
+                          f"another study name or storage, or delete the study",
+                          path=spec.source, key="study")
+    old_print = attrs.get(DATASET_ATTR)
+    if old_print is None:  # a study from before fingerprints: adopt this dataset's
+        study.set_user_attr(DATASET_ATTR, dict(fingerprint))
+    elif old_print.get("digest") != fingerprint["digest"]:
+        raise ConfigError(f"the dataset at {spec.dataset.root} is not the one {where} was run on "
+                          f"({fingerprint_diff(old_print, fingerprint)})", path=spec.source,
+                          key="dataset.root")
+    if spec.kind == "tpe":
+        return spec
+    old = {_cell_key(c["params"], c["repeat"]): c for c in attrs.get(CELLS_ATTR, [])}
+    new = {_cell_key(c.params.to_short(), c.repeat): c for c in spec.cells()}
+    dropped = [c for key, c in old.items() if key not in new]
+    if dropped:
+        names = spec.swept_names()
+
+        def label(c: Mapping[str, Any]) -> str:
+            values = " ".join(f"{n}={c['params'][n]}" for n in names)
+            return f"{c['cell']} ({values})"
+
+        shown = ", ".join(label(c) for c in dropped[:5]) + (" ..." if len(dropped) > 5 else "")
+        raise ConfigError(f"the spec drops cell(s) {shown} of {where}; a study's cells can only "
+                          f"be added to (use another study name to run fewer or other cells)",
+                          path=spec.source, key=spec.kind)
+    running = parse_spec(stored, source=where, check_root=False)
+    added = [c for key, c in new.items() if key not in old]
+    if added:
+        if spec.kind == "grid":
+            raise ConfigError(f"adding values to the grid of {where} is not supported: their cells "
+                              f"would renumber the finished ones; run them as a points study",
+                              path=spec.source, key="grid")
+        if attrs.get(PARAMS_ATTR) != "numeric":
+            raise ConfigError(f"{where} records its parameters as categorical (it was created by an "
+                              f"older lcrp), so no values can be added; use another study name",
+                              path=spec.source, key="points")
+        first = sorted({spec.cells().index(c) // spec.repeats for c in added})
+        grown = dict(stored, points=list(stored["points"]) + [dict(spec.points[i]) for i in first])
+        running = parse_spec(grown, source=where, check_root=False)
+        study.set_user_attr(SPEC_ATTR, running.to_json())
+        study.set_user_attr(CELLS_ATTR, [c.to_json() for c in running.cells()])
+        study.set_user_attr(HASH_ATTR, running.hash())
+        log.info("study %s extended by %d cell(s): %s", spec.study, len(added),
+                 ", ".join(c.cell for c in running.cells()[len(old):]))
+    return replace(spec, grid=running.grid, points=running.points)
+
+
+def _cell_key(params: Mapping[str, Any], repeat: int) -> str:
+    return json.dumps([dict(params), repeat], sort_keys=True)
 
 
 def load_sweep(study_name: str, url: str) -> SweepQueue:
@@ -216,7 +287,7 @@ def requeue(spec: SweepSpec, study: optuna.Study, trial: FrozenTrial, *, counts:
 
 def spec_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 5) -> list[str]:
     """``key.path: old → new`` for the result-defining keys that differ (at most ``limit``)."""
-    keep = ("dataset", "backend", "protocol", "base", "grid", "points", "tpe", "repeats")
+    keep = ("dataset", "backend", "protocol", "base", "grid", "points", "tpe", "repeats", "kind")
     out: list[str] = []
 
     def walk(a: Any, b: Any, path: str) -> None:
@@ -298,6 +369,12 @@ class SweepQueue:
     def __init__(self, spec: SweepSpec, study: optuna.Study, storage: optuna.storages.BaseStorage):
         self.spec, self.study, self.storage = spec, study, storage
 
+    @functools.cached_property
+    def numeric_params(self) -> bool:
+        """Whether grid/points trials record their params as int/float distributions (studies
+        created since studies can grow) rather than categorical ones."""
+        return self.study.user_attrs.get(PARAMS_ATTR) == "numeric"
+
     def trials(self, *states: Any) -> list[FrozenTrial]:
         """The study's trials (in number order), optionally only those in ``states``."""
         return self.study.get_trials(deepcopy=False, states=states or None)
@@ -317,7 +394,8 @@ class SweepQueue:
                 except UpdateFinishedTrialError:
                     continue
                 me = ProcessId.current()
-                for key, value in (("host", me.host), ("pid", me.pid), ("device", device)):
+                for key, value in (("host", me.host), ("pid", me.pid), ("device", device),
+                                   *_scheduler_attrs(device)):
                     self.storage.set_trial_user_attr(trial._trial_id, key, value)
                 self.storage.set_trial_system_attr(trial._trial_id, PID_START_ATTR, me.start)
                 if getattr(self.storage, "heartbeat_interval", None):  # stale from now on if we die
@@ -377,6 +455,20 @@ class SweepQueue:
 
 
 # --- worker identity -----------------------------------------------------------------------------
+
+def _scheduler_attrs(device: str) -> list[tuple[str, str]]:
+    """``slurm_job`` (``<array id>_<index>`` or the job id) inside a SLURM job, and ``gpu`` (the
+    physical GPU index a ``cuda`` worker is pinned to, from CUDA_VISIBLE_DEVICES)."""
+    env = os.environ
+    out = []
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        out.append(("slurm_job", f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"))
+    elif env.get("SLURM_JOB_ID"):
+        out.append(("slurm_job", env["SLURM_JOB_ID"]))
+    if device.startswith("cuda") and env.get("CUDA_VISIBLE_DEVICES"):
+        out.append(("gpu", env["CUDA_VISIBLE_DEVICES"]))
+    return out
+
 
 class ProcessId:
     """A worker process: host name, pid and (on Linux) its start time in clock ticks."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
-from lcrp_core.devices import parse_devices
+from lcrp_core.devices import compact_devices, parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
 from lcrp_core.pipeline.delta import parse_delta
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
@@ -37,7 +37,8 @@ DEFAULT_PROTOCOL = {"ref-davis17": "davis-unsupervised", "mevis": "per-expressio
 PRUNERS = ("none", "wilcoxon")
 
 _TOP_KEYS = ("study", "description", "dataset", "backend", "protocol", "base", *KINDS, "repeats",
-             "storage", "devices", "cache_dir", "max_retries", "heartbeat_interval", "grace_period")
+             "storage", "devices", "cache_dir", "max_retries", "heartbeat_interval", "grace_period",
+             "slurm")
 #: Parameters that take integers (N, K, H); the others take numbers.
 INT_PARAMS = {short for short, name in SHORT_NAMES.items()
                if next(f for f in fields(Params) if f.name == name).type == "int"}
@@ -121,6 +122,8 @@ class SweepSpec:
     heartbeat_interval: int
     grace_period: int
     source: str = ""
+    #: the ``slurm:`` block, validated (:class:`lcrp_core.sweep.slurm.SlurmSettings` as JSON)
+    slurm: dict[str, Any] | None = None
 
     def swept_names(self) -> list[str]:
         """Parameter names a grid/points trial carries (in the spec's order)."""
@@ -187,25 +190,38 @@ class SweepSpec:
             out["points"] = [dict(p) for p in self.points]
         if tpe is not None:
             out["tpe"] = tpe
-        out.update(repeats=self.repeats, storage=self.storage, devices=list(self.devices),
+        out.update(repeats=self.repeats, storage=self.storage,
+                   devices=compact_devices(self.devices).split(","),
                    cache_dir=self.cache_dir, max_retries=self.max_retries,
                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period)
+        if self.slurm is not None:
+            out["slurm"] = dict(self.slurm)
         return out
 
     def result_defining(self) -> dict[str, Any]:
-        """The parts of the resolved spec that change results (what :meth:`hash` covers)."""
-        full = self.to_json()
-        keep = ("dataset", "backend", "protocol", "base", *KINDS, "repeats")
-        return {k: full[k] for k in keep if k in full}
+        """The parts of the resolved spec that change results (what :meth:`hash` covers); the
+        dataset by kind, split and videos, not by the root it lives at (its contents are checked
+        by fingerprint, :mod:`lcrp_core.sweep.fingerprint`)."""
+        return result_defining(self.to_json())
 
     def hash(self) -> str:
         """sha256 (16 hex digits) of the canonical JSON of :meth:`result_defining`."""
         return config_hash(self.result_defining(), digits=16)
 
+    def value_ranges(self) -> dict[str, tuple[Any, Any]]:
+        """name → (lowest, highest) value over the cells of each trial param (how a
+        grid/points trial records its params: an int or float distribution over that range,
+        which a study extended with new values stays compatible with)."""
+        return {name: (min(values), max(values)) for name, values in self.choices().items()}
+
     def with_root(self, root: str | Path) -> SweepSpec:
         """The same spec with another dataset root (``--root``)."""
         ds = self.dataset
         return replace(self, dataset=DatasetSpec(ds.kind, str(root), ds.split, ds.videos))
+
+    def with_devices(self, devices: list[str] | tuple[str, ...]) -> SweepSpec:
+        """The same spec with other worker slots (``--devices``, ``--workers-per-device``)."""
+        return replace(self, devices=tuple(parse_devices(list(devices))))
 
     def with_storage(self, url: str) -> SweepSpec:
         return replace(self, storage=_storage(url, "storage"))
@@ -231,6 +247,27 @@ class SweepSpec:
         except LcrpError as exc:
             raise ConfigError(f"the dataset does not match the spec: {exc}", path=self.source,
                               key="dataset") from exc
+
+
+RESULT_KEYS = ("dataset", "backend", "protocol", "base", *KINDS, "repeats")
+
+
+def result_defining(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The result-defining parts of a resolved spec (JSON), without ``dataset.root``."""
+    out = {k: resolved[k] for k in RESULT_KEYS if k in resolved}
+    if isinstance(out.get("dataset"), Mapping):
+        out["dataset"] = {k: v for k, v in out["dataset"].items() if k != "root"}
+    return out
+
+
+def study_identity(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """What a study may never change: the result-defining parts but its cells (grid values and
+    points may be added), with the kind of sweep."""
+    out = result_defining(resolved)
+    out["kind"] = next((k for k in KINDS if k in resolved), None)
+    for key in ("grid", "points"):
+        out.pop(key, None)
+    return out
 
 
 def _range_json(r: Range) -> dict[str, Any]:
@@ -396,9 +433,14 @@ class _Parser:
         if grace <= heartbeat:
             raise self.fail("grace_period", f"expected more than heartbeat_interval ({heartbeat} s)",
                             grace)
+        slurm = None
+        if spec.get("slurm") is not None:
+            from lcrp_core.sweep.slurm import parse_slurm
+
+            slurm = parse_slurm(spec["slurm"], source=self.source).to_json()
         return SweepSpec(study, description, dataset, backend, protocol, base_preset, base, kind,
                          grid, points, tpe, repeats, storage, devices, cache_dir, max_retries,
-                         heartbeat, grace, self.source)
+                         heartbeat, grace, self.source, slurm)
 
     def dataset(self, value: Any) -> DatasetSpec:
         ds = self.mapping(value, "dataset", ("kind", "root", "split", "videos"),

@@ -21,6 +21,8 @@ class RunningTrial:
     device: str | None
     started: dt.datetime | None
     alive: bool | None
+    slurm_job: str | None = None
+    gpu: str | None = None
 
 
 @dataclass
@@ -40,6 +42,12 @@ class StudyStatus:
     mean_wall_s: float | None = None
     best_value: float | None = None
     best_params: dict[str, Any] | None = None
+    #: every distinct configuration that reaches ``best_value`` (ties), best_params first
+    best_tied: list[dict[str, Any]] = field(default_factory=list)
+    #: failed trials whose cell was re-queued (they did not give up), and how many of those
+    #: were interrupted (Ctrl-C, SIGTERM, a cancelled job: no retry used)
+    requeued: int = 0
+    interrupted: int = 0
 
     @property
     def finished(self) -> bool:
@@ -81,12 +89,17 @@ def study_status(queue: SweepQueue) -> StudyStatus:
                     status.running.append(RunningTrial(
                         t.number, unit, t.user_attrs.get("host"), t.user_attrs.get("pid"),
                         t.user_attrs.get("device"), t.datetime_start,
-                        owner.alive() if owner is not None and owner.host == host else None))
+                        owner.alive() if owner is not None and owner.host == host else None,
+                        t.user_attrs.get("slurm_job"), t.user_attrs.get("gpu")))
         elif TrialState.WAITING in states:
             status.waiting += 1
         elif trials:
             last = trials[-1]
             status.failed[unit] = last.user_attrs.get("error", "lost (no heartbeat)")
+        for t in trials[:-1] if trials else []:  # a failed trial followed by another attempt
+            if t.state == TrialState.FAIL:
+                status.requeued += 1
+                status.interrupted += t.user_attrs.get("error") == "interrupted"
     status.running.sort(key=lambda r: r.number)
     if walls:
         status.mean_wall_s = sum(walls) / len(walls)
@@ -95,7 +108,25 @@ def study_status(queue: SweepQueue) -> StudyStatus:
         best = max(complete, key=lambda t: t.value)
         status.best_value = best.value
         status.best_params = best.params
+        for t in complete:
+            if abs(t.value - best.value) <= 1e-9 and t.params not in status.best_tied:
+                status.best_tied.append(t.params)
+        status.best_tied.sort(key=lambda p: p != best.params)
     return status
+
+
+def format_params(params: dict[str, Any]) -> str:
+    """Parameters for people: ``N=5 K=3 delta=0.43%`` (δ as a percent of the frame area, other
+    numbers to 4 significant digits)."""
+    out = []
+    for name, value in params.items():
+        if name == "delta" and isinstance(value, (int, float)):
+            out.append(f"delta={value * 100:.4g}%")
+        elif isinstance(value, float):
+            out.append(f"{name}={value:.4g}")
+        else:
+            out.append(f"{name}={value}")
+    return " ".join(out)
 
 
 def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str:
@@ -105,9 +136,18 @@ def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str
              f"  {status.done}/{status.total} done"
              + (f", {status.pruned} pruned" if status.pruned else "")
              + f", {len(status.running)} running, {status.waiting} waiting, {len(status.failed)} failed"]
+    if status.requeued:
+        lines.append(f"  {status.requeued} trial(s) failed and re-queued: {status.interrupted} "
+                     f"interrupted (no retry used), {status.requeued - status.interrupted} retried "
+                     f"or lost")
     if status.best_value is not None:
-        shown = " ".join(f"{k}={v}" for k, v in (status.best_params or {}).items())
-        lines.append(f"  best J&F {status.best_value:.1f}" + (f" at {shown}" if shown else ""))
+        tied = [format_params(p) for p in status.best_tied if p] or [""]
+        head = f"  best J&F {status.best_value:.1f}"
+        if len(tied) > 1:
+            lines.append(f"{head}, {len(tied)} configurations tied:")
+            lines += [f"    {t}" for t in tied]
+        else:
+            lines.append(head + (f" at {tied[0]}" if tied[0] else ""))
     eta = status.eta_s
     if status.mean_wall_s is not None:
         lines.append(f"  mean wall time {status.mean_wall_s:.1f} s"
@@ -115,7 +155,8 @@ def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str
     for r in status.running:
         since = f" for {_duration((now - r.started).total_seconds())}" if r.started else ""
         gone = " (worker gone: re-queued at the next reap)" if r.alive is False else ""
-        lines.append(f"  running trial {r.number} ({r.unit}) on {r.host} pid {r.pid} "
+        where = (f" job {r.slurm_job}" if r.slurm_job else "") + (f" gpu {r.gpu}" if r.gpu else "")
+        lines.append(f"  running trial {r.number} ({r.unit}) on {r.host} pid {r.pid}{where} "
                      f"{r.device}{since}{gone}")
     for unit, error in status.failed.items():
         lines.append(f"  failed {unit}: {error}")

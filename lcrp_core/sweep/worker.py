@@ -8,35 +8,33 @@ and package versions, and the attempt number.
 
 Failures: an exception from the pipeline fails the trial and re-queues its cell (at most
 ``max_retries`` times); an :class:`~lcrp_core.errors.LcrpError` (missing weights, a broken
-dataset file) or an interrupt (Ctrl-C, SIGTERM) fails the trial without using a retry, re-queues
-it and stops the worker.
+dataset file) fails the trial without using a retry, re-queues it and stops the worker.
 
-Test hook: with ``LCRP_SWEEP_HALT_FIFO=<path of a FIFO>``, the first worker (over all processes
-sharing the path) to finish the first video of a trial writes ``"<pid> <trial number>\\n"`` to
-the FIFO and then blocks until it is killed, so tests can SIGKILL a worker mid-trial.
+Interrupts (Ctrl-C, SIGTERM, SLURM's SIGUSR2; :mod:`lcrp_core.sweep.signals`): a stop signal at
+any point between a trial's pop and its record fails the trial ``interrupted`` and re-queues its
+cell without using a retry; pops and records are never cut in half (a signal during one takes
+effect at the next interruptible point). The worker then stops.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import resource
-import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from lcrp_core.devices import pin_device
 from lcrp_core.errors import ConfigError, LcrpError, environment_error
 from lcrp_core.pipeline.params import Params
 from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue, unit_of
+from lcrp_core.sweep.signals import Stop
 from lcrp_core.sweep.spec import INT_PARAMS, SweepSpec
 
 if TYPE_CHECKING:
@@ -46,16 +44,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lcrp.sweep")
 
-HALT_ENV = "LCRP_SWEEP_HALT_FIFO"
-
 
 @dataclass
 class WorkerReport:
-    """What one worker did: trials completed, pruned and failed."""
+    """What one worker did: trials completed, pruned, failed and interrupted (at most one: the
+    worker stops then; ``stopped_by`` names the signal)."""
 
     completed: int = 0
     pruned: int = 0
     failed: int = 0
+    interrupted: int = 0
+    stopped_by: str = ""
 
 
 class _Pruned(Exception):
@@ -63,12 +62,28 @@ class _Pruned(Exception):
 
 
 def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
-               cache_dir: str | None = None, events: TextIO | None = None) -> WorkerReport:
-    """Evaluate WAITING trials of ``queue`` until none is left.
+               cache_dir: str | None = None, on_event: Callable[[dict], None] | None = None,
+               stop: Stop | None = None) -> WorkerReport:
+    """Evaluate WAITING trials of ``queue`` until none is left or a stop signal arrives.
 
-    ``root``/``cache_dir`` override the spec's (another machine's paths); ``events`` receives
-    one JSON line per finished trial (``sweep run`` draws its progress bar from them).
+    ``root``/``cache_dir`` override the spec's (another machine's paths); ``on_event`` receives
+    each finished trial's event (``sweep run`` draws its progress bar from them). Stop signals
+    are handled while it runs (or by the caller's ``stop``, which the caller installed).
     """
+    own = stop is None
+    stop = stop or Stop()
+    with stop.installed() if own else _nothing():
+        return _run_worker(queue, device=device, root=root, cache_dir=cache_dir,
+                           on_event=on_event, stop=stop)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _run_worker(queue: SweepQueue, *, device: str, root: str | None, cache_dir: str | None,
+                on_event: Callable[[dict], None] | None, stop: Stop) -> WorkerReport:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
@@ -84,28 +99,34 @@ def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
     spec.check_root()
     eval_device = pin_device(device)
     _configure_pruner(queue)
-    ctx = EvalContext.open(dataset=spec.dataset.kind, root=spec.dataset.root, split=spec.dataset.split,
-                           backend=spec.backend.name, backend_config=spec.backend.config,
-                           protocol=spec.protocol, cache_dir=cache_dir or spec.cache_dir,
-                           device=eval_device, random_init=spec.backend.random_init,
-                           videos=spec.dataset.videos)
     try:
-        with sigterm_as_interrupt():
-            while True:
-                queue.reap()
-                trial_id = queue.pop(device=device)
-                if trial_id is None:
-                    break
-                try:
-                    event = run_trial(queue, ctx, trial_id, device=device)
-                except UpdateFinishedTrialError:
-                    event = _dropped(queue, trial_id)
-                setattr(report, event["state"], getattr(report, event["state"]) + 1)
-                if events is not None:
-                    events.write(json.dumps(event) + "\n")
-                    events.flush()
+        with stop.interruptible():  # loading models may take a while
+            ctx = EvalContext.open(dataset=spec.dataset.kind, root=spec.dataset.root,
+                                   split=spec.dataset.split, backend=spec.backend.name,
+                                   backend_config=spec.backend.config, protocol=spec.protocol,
+                                   cache_dir=cache_dir or spec.cache_dir, device=eval_device,
+                                   random_init=spec.backend.random_init, videos=spec.dataset.videos)
+    except KeyboardInterrupt:
+        report.stopped_by = stop.name or "SIGINT"
+        return report
+    try:
+        while not stop.requested:
+            queue.reap()
+            trial_id = queue.pop(device=device)
+            if trial_id is None:
+                break
+            try:
+                event = run_trial(queue, ctx, trial_id, device=device, stop=stop)
+            except UpdateFinishedTrialError:
+                event = _dropped(queue, trial_id)
+            setattr(report, event["state"], getattr(report, event["state"]) + 1)
+            if on_event is not None:
+                on_event(event)
     finally:
         ctx.close()
+    if stop.requested:
+        report.stopped_by = stop.name
+        log.info("worker %s stopped (%s)", device, stop.name)
     return report
 
 
@@ -121,9 +142,13 @@ def _dropped(queue: SweepQueue, trial_id: int) -> dict[str, Any]:
             "state": "failed", "seconds": 0.0}
 
 
-def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str) -> dict[str, Any]:
+def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str,
+              stop: Stop | None = None) -> dict[str, Any]:
     """Evaluate one popped trial and record it; an event ``{"event": "trial", "state":
-    "completed" | "pruned" | "failed", "number", "unit", "value", "seconds"}``."""
+    "completed" | "pruned" | "failed" | "interrupted", "number", "unit", "value", "seconds"}``.
+
+    A stop signal (``stop``) before or during the evaluation fails the trial ``interrupted`` and
+    re-queues its cell without using a retry."""
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
@@ -139,7 +164,7 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
                                                    n_startup_trials=spec.tpe.n_startup_trials)
     trial = optuna.Trial(study, trial_id)
     try:
-        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR))
+        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR), numeric=queue.numeric_params)
     except ConfigError as exc:
         queue.fail(trial_id, str(exc), counts=True)
         return {**event, "state": "failed", "seconds": 0.0}
@@ -148,26 +173,30 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
         trial.set_user_attr(key, value)
 
     prune = spec.tpe is not None and spec.tpe.pruner != "none"
+    stop = stop or Stop()
 
     def on_video(step: int, video: str, jf: float) -> None:
-        if step == 0:
-            _halt_for_test(frozen.number)
         if prune:
-            trial.report(jf, step)
-            if trial.should_prune():
+            with stop.deferred():  # a storage write: never cut in half
+                trial.report(jf, step)
+                pruned = trial.should_prune()
+            if pruned:
                 raise _Pruned(f"pruned after video {step} ({video})")
 
     usage = _Usage(device)
     state, result = TrialState.COMPLETE, None
     with _heartbeat(queue.storage, trial_id), usage:
         try:
-            result = ctx.evaluate(params, on_video=on_video)
+            with stop.interruptible():
+                result = ctx.evaluate(params, on_video=on_video)
         except _Pruned as exc:
             state = TrialState.PRUNED
             log.info("trial %d (%s): %s", frozen.number, unit, exc)
         except KeyboardInterrupt:
             queue.fail(trial_id, "interrupted", counts=False)
-            raise
+            log.warning("trial %d (%s) interrupted: failed and its cell re-queued", frozen.number,
+                        unit)
+            return {**event, "state": "interrupted", "seconds": usage.seconds}
         except LcrpError as exc:
             queue.fail(trial_id, str(exc), counts=False)
             raise
@@ -202,16 +231,24 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
             "value": value, "seconds": usage.seconds}
 
 
-def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None) -> Params:
-    """The trial's complete parameters: a cell's (recorded as categorical trial params), or the
-    TPE sampler's choice within the spec's ranges, over the base."""
+def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None, *,
+            numeric: bool = True) -> Params:
+    """The trial's complete parameters: a cell's (recorded as trial params: int and float
+    distributions over the cells' range, or categorical ones in studies of older lcrp
+    versions, ``numeric=False``), or the TPE sampler's choice within the spec's ranges, over the
+    base."""
     if spec.tpe is None:
         cells = {c.cell: c for c in spec.cells()}
         if cell not in cells:
             raise ConfigError(f"trial has no known cell (got {cell!r})", key="lcrp_cell")
-        choices = spec.choices()
+        choices, ranges = spec.choices(), spec.value_ranges()
         for name, value in cells[cell].trial_params.items():
-            got = trial.suggest_categorical(name, choices[name])
+            if not numeric:
+                got = trial.suggest_categorical(name, choices[name])
+            elif isinstance(value, int):
+                got = trial.suggest_int(name, *ranges[name])
+            else:
+                got = trial.suggest_float(name, *ranges[name])
             if got != value:
                 raise ConfigError(f"trial param {name}={got!r} differs from cell {cell}'s {value!r}",
                                   key="params")
@@ -307,34 +344,3 @@ def _heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler's preemption, a parent stopping its workers) interrupts like Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _halt_for_test(trial_number: int) -> None:
-    fifo = os.environ.get(HALT_ENV)
-    if not fifo:
-        return
-    try:
-        os.close(os.open(fifo + ".claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    with open(fifo, "w") as fh:
-        fh.write(f"{os.getpid()} {trial_number}\n")
-    while True:
-        signal.pause()
