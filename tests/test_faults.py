@@ -13,7 +13,6 @@ import logging
 import multiprocessing as mp
 import os
 import resource
-import select
 import shutil
 import signal
 import subprocess
@@ -40,7 +39,7 @@ from lcrp_core.report.study import load_storages, load_study
 from lcrp_core.sweep.queue import load_sweep, prepare_study, requeue
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import JOURNAL_LOCK_GRACE_S, open_storage
-from lcrp_core.sweep.worker import HALT_ENV
+from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.test_sweep_spec import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
@@ -333,20 +332,15 @@ def test_a_frozen_worker_on_postgres_does_not_stall_the_run(tmp_path, bench, cac
     """SIGSTOP the only worker mid-trial: the driver reaps its stale heartbeat while it waits,
     kills the frozen worker, and the cell runs again; every cell completes exactly once."""
     url = fresh_pg_database
-    spec_path = write_spec(tmp_path, bench, cache, url, heartbeat_interval=1, grace_period=3)
     fifo = tmp_path / "halt"
     os.mkfifo(fifo)
-    env = {**os.environ, HALT_ENV: str(fifo),
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    spec_path = write_spec(tmp_path, bench, cache, url, heartbeat_interval=1, grace_period=3,
+                           backend={"name": HALTING_BACKEND, "config": {"halt_fifo": str(fifo)}})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen([*LCRP, "sweep", "run", str(spec_path), "--no-progress"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        ready, _, _ = select.select([fd], [], [], 120)
-        while not (data := os.read(fd, 100)):
-            select.select([fd], [], [], 1)
-        os.close(fd)
-        pid = int(data.split()[0])
+        pid, _host = wait_for_halt(fifo)
         os.kill(pid, signal.SIGSTOP)
         out, err = proc.communicate(timeout=240)
     finally:
