@@ -136,7 +136,8 @@ class Sam2ClipBackend(Backend):
         "model_size": "tiny",             # tiny | small | base_plus | large (sam2.1 hiera)
         "sam2_checkpoint": None,          # path; None: $LCRP_SAM2_CHECKPOINT
         "image_size": 1024,               # SAM2 input size (frames are squashed to it)
-        "dtype": "fp32",                  # fp32 | bf16 (autocast)
+        "dtype": "fp32",                  # SAM2's: fp32 | bf16 (autocast); CLIP is always fp32
+        "tf32": True,                     # SAM2 matmuls/convolutions in TF32 on CUDA
         "min_region_area": 8,             # px: smaller components/holes removed from outputs
         "refine_points": 3,               # interior points added to a refinement prompt
         "points_per_side": 32,            # generator grid
@@ -314,8 +315,14 @@ class Sam2ClipBackend(Backend):
         self._clip_encoder()
 
     def _compute(self):
+        """SAM2's compute mode (the config's dtype; TF32 on CUDA when ``tf32``)."""
         sam2_engine, _ = _engine()
-        return sam2_engine.compute_mode(self.device, self.config["dtype"])
+        return sam2_engine.compute_mode(self.device, self.config["dtype"], tf32=self.config["tf32"])
+
+    def _clip_compute(self):
+        """CLIP's compute mode: always full fp32."""
+        sam2_engine, _ = _engine()
+        return sam2_engine.fp32_mode(self.device)
 
     # -- the four questions ----------------------------------------------------------------------
     def propose(self, video: Video, t: int) -> Proposals:
@@ -336,13 +343,13 @@ class Sam2ClipBackend(Backend):
         """(N, D) float32 region features of N×H×W bool ``masks`` on an H×W×3 uint8 frame."""
         clip = self._clip_encoder()
         masks = np.asarray(masks, dtype=bool).reshape(-1, *frame.shape[:2])
-        with self._compute():
+        with self._clip_compute():
             return clip.region_features(frame, masks, blur_sigma=self.config["clip_blur_sigma"])
 
     def encode_text(self, text: str) -> np.ndarray:
         """(D,) float32 open_clip text embedding, L2-normalised."""
         clip = self._clip_encoder()
-        with self._compute():
+        with self._clip_compute():
             return clip.encode_text(text)
 
     def score(self, proposals: Proposals, text_feature: np.ndarray) -> np.ndarray:
@@ -406,6 +413,11 @@ class Sam2ClipBackend(Backend):
         sam2_engine, _ = _engine()
         sam = self._sam2()
         sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
+
+    def drop_features(self) -> None:
+        """Forget every frame's SAM2 features held in memory (the next pass re-encodes)."""
+        if self._sam is not None:
+            self._sam.store.clear()
 
     @property
     def encoder_passes(self) -> int:
@@ -487,6 +499,7 @@ def _validate(name: str, cfg: Mapping[str, Any]) -> None:
 
     need(cfg["model_size"] in SAM2_MODELS, "model_size", f"one of {sorted(SAM2_MODELS)}")
     need(cfg["dtype"] in DTYPES, "dtype", f"one of {list(DTYPES)}")
+    need(isinstance(cfg["tf32"], bool), "tf32", "true or false")
     need(is_int(cfg["image_size"]) and cfg["image_size"] >= 128 and cfg["image_size"] % 32 == 0,
          "image_size", "an integer multiple of 32, at least 128")
     for key in ("min_region_area", "refine_points"):

@@ -49,11 +49,33 @@ RANDOM_SEED = 0
 
 
 @contextlib.contextmanager
-def compute_mode(device: str, dtype: str) -> Iterator[None]:
-    """Inference mode, with bf16 autocast on ``device`` when ``dtype == "bf16"``."""
-    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
-                                                enabled=dtype == "bf16"):
+def compute_mode(device: str, dtype: str, *, tf32: bool = False) -> Iterator[None]:
+    """SAM2's compute mode: inference mode, bf16 autocast on ``device`` when ``dtype == "bf16"``,
+    and on CUDA TF32 matmuls and convolutions when ``tf32`` (as SAM2's README runs it); the
+    process's TF32 flags are restored after, so CLIP (run outside) stays in full fp32."""
+    kind = torch.device(device).type
+    with torch.inference_mode(), torch.autocast(kind, dtype=torch.bfloat16,
+                                                enabled=dtype == "bf16"), _tf32(kind == "cuda" and tf32):
         yield
+
+
+@contextlib.contextmanager
+def fp32_mode(device: str) -> Iterator[None]:
+    """CLIP's compute mode: inference mode in full fp32 (no autocast, no TF32): candidate cosine
+    gaps are often below 0.01, and bf16 reorders them."""
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, enabled=False), \
+            _tf32(False):
+        yield
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool) -> Iterator[None]:
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 @contextlib.contextmanager
