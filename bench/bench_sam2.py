@@ -212,6 +212,13 @@ def say(label: str, value: str) -> None:
     print(f"  {label:<52}{value}", flush=True)
 
 
+def frame_mb(args: argparse.Namespace) -> float:
+    """MB of one frame's SAM2 features in fp32 (an upper bound for bf16): 32·(S/4)² +
+    64·(S/8)² + 256·(S/16)² floats at input size S (the hiera configs' FPN widths)."""
+    s = args.image_size
+    return 4 * (32 * (s // 4) ** 2 + 64 * (s // 8) ** 2 + 256 * (s // 16) ** 2) / 2**20
+
+
 def run_one(args: argparse.Namespace, resolution: str, dtype: str) -> dict:
     size = RESOLUTIONS[resolution]
     frames = args.frames
@@ -220,8 +227,9 @@ def run_one(args: argparse.Namespace, resolution: str, dtype: str) -> dict:
               "stability_score_thresh": 0.0, "clip_model": args.clip,
               "clip_image_size": args.clip_image_size}
     tag = f"[{resolution} {dtype}]"
-    backend = Sam2ClipBackend(config, device=args.device, random_init=True,
-                              feature_cache_frames=2 * frames + args.extract_frames + 2)
+    # the store holds every frame of the run: propagation is measured, not store eviction
+    config["feature_store_mb"] = (2 * frames + args.extract_frames + 4) * frame_mb(args)
+    backend = Sam2ClipBackend(config, device=args.device, random_init=True)
     meter = Meter(args.device)
     out: dict = {"resolution": resolution, "frame_size": list(size), "dtype": dtype}
     with meter:

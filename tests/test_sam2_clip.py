@@ -36,6 +36,8 @@ MODELS = [pytest.mark.models,
           pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")]
 
 T, H, W = 4, 64, 96
+#: bytes of one frame's SAM2 features at input 256 (32·64² + 64·32² + 256·16² floats)
+FRAME_BYTES = 4 * (32 * 64 * 64 + 64 * 32 * 32 + 256 * 16 * 16)
 TINY = {"image_size": 256, "points_per_side": 4, "pred_iou_thresh": 0.0,
         "stability_score_thresh": 0.0, "clip_image_size": 64}
 
@@ -226,7 +228,7 @@ def sam_model():
     from lcrp_core.backends import sam2_engine
 
     return sam2_engine.build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, image_size=256,
-                                  device="cpu", size_name="tiny", checkpoint_hint="")
+                                  device="cpu")
 
 
 def count_encodes(model, monkeypatch) -> list[int]:
@@ -303,7 +305,7 @@ class TestWithModels:
         from lcrp_core.backends import sam2_engine
 
         frame = make_video().frame(0)
-        store = sam2_engine.FeatureStore(sam_model, capacity=4)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=4 * FRAME_BYTES)
         ours = sam2_engine.StoreImagePredictor(sam_model, store)
         stock = SAM2ImagePredictor(sam_model)
         stock._bb_feat_sizes = ours._bb_feat_sizes   # the stock class assumes a 1024 input
@@ -352,7 +354,7 @@ class TestWithModels:
     def test_passes_run_both_ways_from_the_seed_frame(self, sam_model, video):
         from lcrp_core.backends import sam2_engine
 
-        store = sam2_engine.FeatureStore(sam_model, capacity=8)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=8 * FRAME_BYTES)
         with sam2_engine.compute_mode("cpu", "fp32"):
             state = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=True)
             sam2_engine.track(sam_model, state, 2, box_mask(20, 40, 30, 60)[None])
@@ -383,7 +385,7 @@ class TestWithModels:
 
         video = make_video(seed=6)
         seeds = np.stack([box_mask(20, 40, 30, 60), box_mask(45, 60, 5, 30)])
-        store = sam2_engine.FeatureStore(sam_model, capacity=8)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=8 * FRAME_BYTES)
         calls = count_encodes(sam_model, monkeypatch)
         runs = {}
         with sam2_engine.compute_mode("cpu", "fp32"):
@@ -392,7 +394,8 @@ class TestWithModels:
                 before = calls[0]
                 state = sam2_engine.new_inference_state(sam_model, video, store,
                                                         all_frame_cache=all_frames)
-                runs[name] = (sam2_engine.track(sam_model, state, 1, seeds), calls[0] - before)
+                tracks = sam2_engine.track(sam_model, state, 1, seeds)
+                runs[name] = (np.stack([p.unpack() for p in tracks]), calls[0] - before)
         # stock: every frame once per call (seed frame: when the masks are added), every call
         assert runs["stock"][1] == runs["stock again"][1] == T
         assert runs["first"][1] == T and runs["second"][1] == 0
@@ -405,7 +408,7 @@ class TestWithModels:
         video = make_video(2)
         for t in range(2):
             cv2.imwrite(str(tmp_path / f"{t:05d}.jpg"), video.frame(t)[..., ::-1])
-        store = sam2_engine.FeatureStore(sam_model, capacity=2)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=2 * FRAME_BYTES)
         ours = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=False)
         stock = sam_model.init_state(str(tmp_path))
         assert set(ours) == set(stock)
@@ -450,16 +453,24 @@ def tiny_checkpoint(tmp_path_factory, sam_model):
 class TestWeightErrors:
     pytestmark = MODELS
 
-    def test_checkpoint_of_another_size(self, tiny_checkpoint):
+    def test_checkpoint_of_another_size_fails_fast_naming_its_size(self, tiny_checkpoint,
+                                                                    monkeypatch):
+        from lcrp_core.backends import sam2_engine
+
+        sam2_engine.inspect_checkpoint(tiny_checkpoint)          # timing below excludes imports
+        built = []
+        monkeypatch.setattr(sam2_engine, "build_sam2", lambda *a, **k: built.append(a))
         # clip_pretrained: any existing file passes the quick check; refinement never loads CLIP
         b = Sam2ClipBackend({"model_size": "small", "image_size": 256,
                              "sam2_checkpoint": str(tiny_checkpoint),
-                             "clip_pretrained": str(tiny_checkpoint)})
+                             "clip_pretrained": "openai"})
+        start = time.perf_counter()
         with pytest.raises(WeightsError) as info:
             b.refine(make_video(1), 0, box_mask(20, 40, 30, 60))
+        assert time.perf_counter() - start < 1.0 and not built
         msg = str(info.value)
-        assert str(tiny_checkpoint) in msg and "does not match model_size=small" in msg
-        assert "Missing key(s)" in msg and "sam2.1_hiera_small.pt" in msg
+        assert str(tiny_checkpoint) in msg and "is a SAM2.1 model_size: tiny checkpoint" in msg
+        assert "set model_size: tiny" in msg and "download" not in msg
 
     def test_checkpoint_with_foreign_keys_or_not_a_checkpoint(self, tiny_checkpoint, tmp_path):
         import torch
@@ -469,14 +480,36 @@ class TestWeightErrors:
         extra = tmp_path / "extra.pt"
         torch.save(blob, extra)
         b = Sam2ClipBackend({"image_size": 256, "sam2_checkpoint": str(extra),
-                             "clip_pretrained": str(extra)})
-        with pytest.raises(WeightsError, match=r"Unexpected key\(s\) \(1\): extra.weight"):
+                             "clip_pretrained": "openai"})
+        b._clip_weights = lambda: None          # CLIP is not what this test is about
+        with pytest.raises(WeightsError, match=r"does not load into .*Unexpected key.*extra.weight"):
             b.refine(make_video(1), 0, box_mask(20, 40, 30, 60))
         text = tmp_path / "notes.pt"
         text.write_text("not a checkpoint")
         b = Sam2ClipBackend({"sam2_checkpoint": str(text), "clip_pretrained": str(text)})
         with pytest.raises(WeightsError, match="not a readable SAM2 checkpoint"):
             b.propagate(make_video(1), 0, box_mask(20, 40, 30, 60)[None])
+        other = tmp_path / "other.pt"
+        torch.save({"model": {"w": torch.zeros(2)}}, other)
+        with pytest.raises(WeightsError, match="not a SAM2 checkpoint"):
+            Sam2ClipBackend({"sam2_checkpoint": str(other)}).check_weights()
+
+    def test_sam2_0_checkpoints_run_with_their_own_configs(self, tmp_path, video):
+        import torch
+
+        from lcrp_core.backends import sam2_engine
+
+        old = sam2_engine.build_sam2("configs/sam2/sam2_hiera_t.yaml", None, image_size=256,
+                                     device="cpu")
+        path = tmp_path / "sam2_hiera_tiny.pt"
+        torch.save({"model": {k: v.half() for k, v in old.state_dict().items()}}, path)
+        assert sam2_engine.inspect_checkpoint(path) == ("2.0", "tiny")
+        b = Sam2ClipBackend({"image_size": 256, "sam2_checkpoint": str(path),
+                             "clip_pretrained": "openai"})
+        b._clip_weights = lambda: None
+        b.check_weights()
+        assert b._sam2_config() == "configs/sam2/sam2_hiera_t.yaml"
+        assert b.refine(video, 1, box_mask(20, 40, 30, 60)).shape == (H, W)
 
     def test_clip_tag_missing_from_the_local_cache(self, tmp_path, monkeypatch, tiny_checkpoint):
         from huggingface_hub import constants
@@ -493,7 +526,7 @@ class TestWeightErrors:
         assert time.perf_counter() - start < 1.0
         msg = str(info.value)
         assert "ViT-B-32/openai" in msg and "empty-hub" in msg
-        assert "huggingface-cli download timm/vit_base_patch32_clip_224.openai" in msg
+        assert "hf download timm/vit_base_patch32_clip_224.openai" in msg
         assert ENV_CLIP_PRETRAINED in msg and "sam2-clip.clip_pretrained" in msg
         with pytest.raises(WeightsError, match="neither an open_clip tag of ViT-B-32.*openai"):
             Sam2ClipBackend({"sam2_checkpoint": str(tiny_checkpoint),

@@ -27,7 +27,7 @@ import numpy as np
 from lcrp_core.backends.base import Backend, Proposals, config_hash
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data.model import Dataset, Video
-from lcrp_core.masks import mask_hash, pack_masks, unpack_masks
+from lcrp_core.masks import PackedTrack, mask_hash, pack_masks, unpack_masks
 from lcrp_core.versions import package_versions
 
 
@@ -198,31 +198,36 @@ class VideoFeatures:
             lambda: np.asarray(self.backend.refine(self.video, t, mask), dtype=bool),
             lambda m: (pack_masks(m), {}), lambda a, m: unpack_masks(a), "refines")
 
-    def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
-        """Tracks S×T×H×W of ``seeds`` on frame t; the seeds not cached yet share one backend pass."""
+    def packed_tracks(self, t: int, seeds: Sequence[np.ndarray]) -> list[PackedTrack]:
+        """Tracks of ``seeds`` (H×W bool) on frame t, kept packed (PackedTrack: one frame
+        unpacked at a time); the seeds not cached yet share one backend pass."""
         keys = [self._key(self.scope.tracks, "tracks", f"{t:05d}-{mask_hash(s)}") for s in seeds]
         self.counters.tracks_requested += len(keys)
-        found: dict[str, np.ndarray] = {}
+        found: dict[str, PackedTrack] = {}
         for key in dict.fromkeys(keys):
             if key in self.memo:
-                found[key] = unpack_masks(self.memo[key])
+                found[key] = PackedTrack.from_payload(self.memo[key])
             elif self.store is not None and (entry := self.store.get(key)) is not None:
                 self.memo[key] = entry.arrays
-                found[key] = unpack_masks(entry.arrays)
+                found[key] = PackedTrack.from_payload(entry.arrays)
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
         if todo:
             seed_of = dict(zip(keys, seeds, strict=True))
-            tracks = np.asarray(self.backend.propagate(self.video, t, np.stack([seed_of[k] for k in todo])),
-                                dtype=bool)
+            tracks = self.backend.propagate_packed(self.video, t,
+                                                   np.stack([seed_of[k] for k in todo]))
             self.counters.propagation_passes += 1
             for key, track in zip(todo, tracks, strict=True):
                 found[key] = track
-                self.memo[key] = packed = pack_masks(track)
+                self.memo[key] = payload = track.to_payload()
                 if self.store is not None:
-                    self.store.put(key, packed, {"frame": t})
+                    self.store.put(key, payload, {"frame": t})
                 self.counters.tracks_computed += 1
-        return np.stack([found[k] for k in keys])
+        return [found[k] for k in keys]
+
+    def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
+        """Tracks S×T×H×W bool of ``seeds`` on frame t (unpacked ``packed_tracks``)."""
+        return np.stack([p.unpack() for p in self.packed_tracks(t, seeds)])
 
     # -- extraction ----------------------------------------------------------------------------
     def is_extracted(self) -> bool:
