@@ -537,3 +537,49 @@ class TestWeightErrors:
         with pytest.raises(ConfigError, match="unknown open_clip model"):
             Sam2ClipBackend({"sam2_checkpoint": str(tiny_checkpoint),
                              "clip_model": "ViT-Q-99"}).check_weights()
+
+
+# -- long videos: a feature store bounded below the video's length ------------------------------
+
+@pytest.mark.models
+@pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")
+def test_300_frames_with_a_store_smaller_than_the_video_encode_each_frame_once_per_pass(
+        monkeypatch):
+    """A 300-frame video, a store bounded at 40 frames' bytes: propagation from the middle runs
+    (forward then backward) encoding every frame at most once per pass — the seed frame once per
+    direction — and the store never holds more than its bound."""
+    from lcrp_core.backends import sam2_engine
+
+    frames_n, size, bound = 300, (24, 32), 40
+    model = sam2_engine.build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, image_size=128,
+                                   device="cpu")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (frames_n, *size, 3), dtype=np.uint8)
+    video = Video("long", [f"{t:05d}" for t in range(frames_n)], {},
+                  frame_loader=lambda t: frames[t])
+    frame_bytes = 4 * (32 * 32 * 32 + 64 * 16 * 16 + 256 * 8 * 8)     # at input 128
+    store = sam2_engine.FeatureStore(model, max_bytes=bound * frame_bytes)
+    encoded: list[str] = []
+    original = store.fpn
+
+    def fpn(frame, key=None):
+        before = store.encoded
+        feats = original(frame, key)
+        if store.encoded > before:
+            encoded.append(sam2_engine.frame_key(frame))
+        assert len(store) <= bound
+        return feats
+
+    monkeypatch.setattr(store, "fpn", fpn)
+    seed = np.zeros(size, dtype=bool)
+    seed[8:16, 10:20] = True
+    with sam2_engine.compute_mode("cpu", "fp32"):
+        state = sam2_engine.new_inference_state(model, video, store, all_frame_cache=True)
+        (track,) = sam2_engine.track(model, state, frames_n // 2, seed[None])
+    assert len(track) == frames_n
+    counts = {k: encoded.count(k) for k in set(encoded)}
+    seed_key = sam2_engine.frame_key(frames[frames_n // 2])
+    assert len(counts) == frames_n                       # every frame encoded...
+    assert max(n for k, n in counts.items() if k != seed_key) == 1   # ...once per pass
+    assert counts[seed_key] <= 2                          # the seed frame: once per direction
+    assert len(encoded) <= frames_n + 1

@@ -336,7 +336,7 @@ class Sam2ClipBackend(Backend):
 
             self._warn_random()
             cfg = self.config
-            log.info("sam2-clip: SAM2%s %s (input %d) with weights %s", self._release,
+            log.info("sam2-clip: SAM%s %s (input %d) with weights %s", self._release,
                      cfg["model_size"], cfg["image_size"], cfg["sam2_checkpoint"])
             model = sam2_engine.build_sam2(
                 self._sam2_config(), None if self.random_init else self._sam2_checkpoint(),
