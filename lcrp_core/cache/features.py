@@ -153,16 +153,24 @@ class VideoFeatures:
         if key in self.memo:
             return self.memo[key]
         entry = self.store.get(key) if self.store is not None else None
+        if entry is None and self.store is not None:
+            with self.store.claim(key):          # another worker may be computing it
+                entry = self.store.get(key)
+                if entry is None:
+                    value = self._compute(key, compute, encode, counter)
+        elif entry is None:
+            value = self._compute(key, compute, encode, counter)
         if entry is not None:
             value = decode(entry.arrays, entry.meta)
             setattr(self.counters, f"{counter}_loaded", getattr(self.counters, f"{counter}_loaded") + 1)
-        else:
-            value = compute()
-            if self.store is not None:
-                self.store.put(key, *encode(value))
-            setattr(self.counters, f"{counter}_computed",
-                    getattr(self.counters, f"{counter}_computed") + 1)
         self.memo[key] = value
+        return value
+
+    def _compute(self, key: str, compute, encode, counter: str):
+        value = compute()
+        if self.store is not None:
+            self.store.put(key, *encode(value))
+        setattr(self.counters, f"{counter}_computed", getattr(self.counters, f"{counter}_computed") + 1)
         return value
 
     def proposals(self, t: int) -> Proposals:
@@ -212,6 +220,21 @@ class VideoFeatures:
                 found[key] = PackedTrack.from_payload(entry.arrays)
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
+        if todo and self.store is not None:
+            with self.store.claim(todo):         # another worker may be propagating them
+                self._propagate(t, keys, seeds, todo, found)
+        elif todo:
+            self._propagate(t, keys, seeds, todo, found)
+        return [found[k] for k in keys]
+
+    def _propagate(self, t, keys, seeds, todo, found) -> None:
+        if self.store is not None:               # written while this worker waited for its claim
+            for key in list(todo):
+                if (entry := self.store.get(key)) is not None:
+                    self.memo[key] = entry.arrays
+                    found[key] = PackedTrack.from_payload(entry.arrays)
+                    self.counters.tracks_loaded += 1
+                    todo.remove(key)
         if todo:
             seed_of = dict(zip(keys, seeds, strict=True))
             tracks = self.backend.propagate_packed(self.video, t,
@@ -223,7 +246,6 @@ class VideoFeatures:
                 if self.store is not None:
                     self.store.put(key, payload, {"frame": t})
                 self.counters.tracks_computed += 1
-        return [found[k] for k in keys]
 
     def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
         """Tracks S×T×H×W bool of ``seeds`` on frame t (unpacked ``packed_tracks``)."""
