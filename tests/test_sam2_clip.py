@@ -342,6 +342,22 @@ class TestWithModels:
         with pytest.raises(DataError, match="fpn2 has shape"):
             fresh.set_image_features(video, 1, {**feats, "fpn2": feats["fpn2"][:, :, :8]})
 
+    def test_persisted_frame_features_are_never_re_encoded(self, tmp_path):
+        from lcrp_core.cache.features import CacheScope, VideoFeatures
+        from lcrp_core.cache.store import CacheStore
+
+        video, seeds = make_video(seed=8), box_mask(20, 40, 30, 60)[None]
+        cache, scope = CacheStore(tmp_path), CacheScope("f", "t")
+        first = Sam2ClipBackend({**TINY, "persist_frame_features": True}, random_init=True)
+        VideoFeatures(video, first, cache, scope)             # attaches the frame cache
+        tracks = first.propagate(video, 1, seeds)
+        assert first.encoder_passes == T and len(list(cache.entries("t/_frames"))) == T
+        fresh = Sam2ClipBackend({**TINY, "persist_frame_features": True}, random_init=True)
+        VideoFeatures(video, fresh, cache, scope)
+        assert np.array_equal(fresh.propagate(video, 1, seeds), tracks)
+        assert fresh.encoder_passes == 0 and fresh.frames_loaded == T
+        assert fresh.config_hash == Sam2ClipBackend(TINY, random_init=True).config_hash
+
     def test_propagation_covers_every_frame_forward_and_backward(self, backend, video):
         seeds = np.stack([box_mask(20, 40, 30, 60), box_mask(45, 60, 5, 30)])
         tracks = backend.propagate(video, 1, seeds)
@@ -547,7 +563,9 @@ def test_300_frames_with_a_store_smaller_than_the_video_encode_each_frame_once_p
         monkeypatch):
     """A 300-frame video, a store bounded at 40 frames' bytes: propagation from the middle runs
     (forward then backward) encoding every frame at most once per pass — the seed frame once per
-    direction — and the store never holds more than its bound."""
+    direction — and the store never holds more than its bound. (The stock one-frame cache also
+    encodes each frame once per pass; the old 128-frame LRU did too — the bound is what is new:
+    bytes, host offload on a GPU, and persisted features for the passes after this one.)"""
     from lcrp_core.backends import sam2_engine
 
     frames_n, size, bound = 300, (24, 32), 40
@@ -559,6 +577,14 @@ def test_300_frames_with_a_store_smaller_than_the_video_encode_each_frame_once_p
                   frame_loader=lambda t: frames[t])
     frame_bytes = 4 * (32 * 32 * 32 + 64 * 16 * 16 + 256 * 8 * 8)     # at input 128
     store = sam2_engine.FeatureStore(model, max_bytes=bound * frame_bytes)
+    # the image encoder (most of the time on a CPU) is replaced by a cheap function of the
+    # pixels with its output shapes; memory attention, decoding and the store are sam2's own
+    import torch
+
+    shapes = store.expected_shapes()
+    monkeypatch.setattr(model, "forward_image", lambda image: {"backbone_fpn": [
+        torch.nn.functional.adaptive_avg_pool2d(image, s[-2:]).mean(1, keepdim=True).expand(s)
+        .contiguous() for s in shapes]})
     encoded: list[str] = []
     original = store.fpn
 
@@ -583,3 +609,56 @@ def test_300_frames_with_a_store_smaller_than_the_video_encode_each_frame_once_p
     assert max(n for k, n in counts.items() if k != seed_key) == 1   # ...once per pass
     assert counts[seed_key] <= 2                          # the seed frame: once per direction
     assert len(encoded) <= frames_n + 1
+
+
+# -- CLIP weights from a file: the family sets QuickGELU and mean/std ---------------------------
+
+@pytest.mark.models
+@pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")
+def test_clip_weights_file_needs_its_family(tmp_path, tiny_checkpoint_file):
+    import zipfile
+
+    import open_clip
+    import torch
+
+    weights = tmp_path / "vit-b-32.pt"
+    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), weights)
+    base = {"image_size": 256, "sam2_checkpoint": str(tiny_checkpoint_file),
+            "clip_model": "ViT-B-32", "clip_pretrained": str(weights), "clip_image_size": 64}
+    with pytest.raises(WeightsError, match=r"needs clip_pretrained_family.*openai.*got None"):
+        Sam2ClipBackend(base).check_weights()
+    with pytest.raises(WeightsError, match="got 'laion-ish'"):
+        Sam2ClipBackend({**base, "clip_pretrained_family": "laion-ish"}).check_weights()
+    openai = Sam2ClipBackend({**base, "clip_pretrained_family": "openai"})
+    clip = openai._clip_encoder()
+    act = clip.model.visual.transformer.resblocks[0].mlp.gelu
+    assert type(act).__name__ == "QuickGELU"                        # OpenAI weights: QuickGELU
+    assert np.allclose(clip.mean, open_clip.OPENAI_DATASET_MEAN)
+    laion = Sam2ClipBackend({**base, "clip_pretrained_family": "laion2b_s34b_b79k"})
+    assert laion._clip_weights().quick_gelu is False
+    # mean/std follow the family (LAION's ViT-L-14 weights use 0.5/0.5), read without a build
+    big = Sam2ClipBackend({**base, "clip_model": "ViT-L-14",
+                           "clip_pretrained_family": "laion2b_s32b_b82k"})
+    assert big._clip_weights().norm == {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    # OpenAI's TorchScript archive: refused with the conversion recipe
+    jit = tmp_path / "ViT-L-14.pt"
+    with zipfile.ZipFile(jit, "w") as z:
+        z.writestr("ViT-L-14/code/__torch__.py", "")
+        z.writestr("ViT-L-14/constants.pkl", b"")
+    with pytest.raises(WeightsError, match=r"TorchScript.*torch.jit.load.*clip_pretrained_family: "
+                                           r"openai.*hf download timm/vit_large_patch14_clip_224"):
+        Sam2ClipBackend({**base, "clip_model": "ViT-L-14",
+                         "clip_pretrained": str(jit)}).check_weights()
+    with pytest.raises(WeightsError, match="hf download laion/nope"):
+        Sam2ClipBackend({**base, "clip_pretrained": "hf-hub:laion/nope"}).check_weights()
+    with pytest.raises(WeightsError, match="open_clip_config.json"):
+        Sam2ClipBackend({**base, "clip_pretrained": f"local-dir:{tmp_path}"}).check_weights()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint_file(tmp_path_factory, sam_model):
+    import torch
+
+    path = tmp_path_factory.mktemp("ckpt-file") / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": {k: v.half() for k, v in sam_model.state_dict().items()}}, path)
+    return path

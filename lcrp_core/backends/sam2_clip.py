@@ -209,6 +209,7 @@ class Sam2ClipBackend(Backend):
                 self.config["clip_pretrained"] = DEFAULT_CLIP_PRETRAINED
                 self._source["clip_pretrained"] = "the default tag"
         self._release = "2.1"     # of the checkpoint, once check_weights has read it
+        self._frame_cache = None  # (CacheStore, key prefix) for persist_frame_features
         self._checked = False
         self._warned = False
         self._sam: _Sam2 | None = None
@@ -345,6 +346,7 @@ class Sam2ClipBackend(Backend):
                 compile_image_encoder=cfg["compile_image_encoder"])
             store = sam2_engine.FeatureStore(model, max_bytes=self._store_bytes(),
                                              host_bytes=self._host_bytes())
+            self._attach(store)
             predictor = sam2_engine.StoreImagePredictor(model, store)
             generator = SAM2AutomaticMaskGenerator(
                 model, points_per_side=cfg["points_per_side"],
@@ -515,6 +517,25 @@ class Sam2ClipBackend(Backend):
         sam = self._sam2()
         sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
 
+    def attach_frame_cache(self, cache, prefix: str) -> None:
+        """With ``persist_frame_features``, keep every frame's SAM2 features in ``cache`` (a
+        CacheStore) under ``prefix/<frame hash>``: a frame computed once, by any worker, is
+        never re-encoded. VideoFeatures calls this with its propagator scope."""
+        self._frame_cache = (cache, prefix)
+        if self._sam is not None:
+            self._attach(self._sam.store)
+
+    def _attach(self, store) -> None:
+        if self._frame_cache is None or not self.config["persist_frame_features"]:
+            return
+        cache, prefix = self._frame_cache
+
+        def load(key: str):
+            entry = cache.get(f"{prefix}/{key}")
+            return None if entry is None else store.restore(entry.arrays)
+
+        store.attach(load, lambda key, feats: cache.put(f"{prefix}/{key}", store.export(feats)))
+
     def drop_features(self) -> None:
         """Forget every frame's SAM2 features held in memory (the next pass re-encodes)."""
         if self._sam is not None:
@@ -522,8 +543,14 @@ class Sam2ClipBackend(Backend):
 
     @property
     def encoder_passes(self) -> int:
-        """SAM2 image-encoder passes run by this instance (frames not found in memory)."""
+        """SAM2 image-encoder passes run by this instance (frames not found in memory or in the
+        persisted frame features)."""
         return self._sam.store.encoded if self._sam is not None else 0
+
+    @property
+    def frames_loaded(self) -> int:
+        """Frames whose SAM2 features came from the persisted frame features."""
+        return self._sam.store.loaded if self._sam is not None else 0
 
     def close(self) -> None:
         self._sam = None

@@ -8,6 +8,8 @@ Cache layout under the cache root (each file a checksummed entry, see store.py):
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/tracks/<t>-<seed hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/refine/<t>-<mask hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/{core,path}/<digest>.lcrp
+    <dataset key>/<backend>-p<propagator hash>-v<versions hash>/_frames/<frame hash>.lcrp
+        (sam2-clip with persist_frame_features: a frame's SAM2 features, keyed by its pixels)
 
 Tracks and refinements are content-addressed by (video, frame, seed-mask hash, propagator
 config): every trial that picks the same seed mask shares them, and config keys that only
@@ -140,6 +142,11 @@ class VideoFeatures:
     scope: CacheScope
     counters: Counters = field(default_factory=Counters)
     memo: Memo = field(default_factory=Memo, repr=False)
+
+    def __post_init__(self) -> None:
+        attach = getattr(self.backend, "attach_frame_cache", None)
+        if attach is not None and self.store is not None:   # sam2-clip's persisted frame features
+            attach(self.store, f"{self.scope.tracks}/_frames")
 
     @property
     def num_frames(self) -> int:
