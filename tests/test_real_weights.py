@@ -123,8 +123,8 @@ def test_extract_then_paper_sweep_share_one_cache_with_the_large_model(
     monkeypatch.chdir(work)
     # the paper's config with inputs small enough for the CPU (same models and weights)
     cfg = load_backend_config("sweeps/backends/sam2_large.yaml")
-    cfg.update(image_size=256, dtype="fp32", points_per_side=4, pred_iou_thresh=0.0,
-               stability_score_thresh=0.0)
+    cfg.update(image_size=256, dtype="fp32", points_per_side=2, pred_iou_thresh=0.0,
+               stability_score_thresh=0.0, clip_image_size=56)
     small = work / "sam2_large_cpu.yaml"
     small.write_text("".join(f"{k}: {'null' if v is None else v}\n" for k, v in cfg.items()))
 

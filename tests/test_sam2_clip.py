@@ -418,6 +418,30 @@ class TestWithModels:
         for name in ("first", "second", "stock again"):
             assert np.array_equal(runs[name][0], runs["stock"][0])
 
+    def test_the_sam2_internals_we_rely_on_are_still_there(self, sam_model):
+        """Every private sam2 name the engine uses (no public route exists for them): a sam2
+        release that renames one fails here, not deep inside a sweep."""
+        import inspect
+
+        from sam2 import sam2_video_predictor as vp
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        assert callable(sam_model._prepare_backbone_features)            # StoreImagePredictor
+        assert callable(sam_model.image_encoder.neck.position_encoding)  # FeatureStore
+        assert sam_model.fill_hole_area == 0                             # set after the builder
+        predictor = SAM2ImagePredictor(sam_model)
+        for name in ("_features", "_orig_hw", "_is_image_set", "_is_batch", "_bb_feat_sizes"):
+            assert hasattr(predictor, name), name
+        assert hasattr(vp, "tqdm")                                       # patched in track()
+        params = inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters
+        assert {"points_per_side", "points_per_batch", "pred_iou_thresh",
+                "stability_score_thresh", "output_mode"} <= set(params)
+        source = inspect.getsource(vp.SAM2VideoPredictor._get_image_feature)
+        assert 'inference_state["cached_features"].get(' in source          # AllFrameFeatures
+        gen = inspect.getsource(SAM2AutomaticMaskGenerator)
+        assert "self.predictor.set_image(" in gen                       # generator.predictor
+
     def test_inference_state_has_the_stock_keys(self, sam_model, tmp_path):
         from lcrp_core.backends import sam2_engine
 
