@@ -59,7 +59,8 @@ def test_paper_specs_use_the_backend_config_that_extract_is_given(tmp_path, monk
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    """(SAM2.1-large checkpoint, HF hub cache with ViT-L-14/openai), random weights in fp16."""
+    """(SAM2.1-large checkpoint in fp16, HF hub cache with ViT-L-14/openai in fp32), random
+    weights (fp32 CLIP weights: resizing the position embedding for clip_image_size needs it)."""
     if MISSING:
         pytest.skip(f"needs the [models] extra: {MISSING} missing")
     import open_clip
@@ -77,7 +78,7 @@ def weights(tmp_path_factory):
     clip = open_clip.create_model("ViT-L-14", pretrained=None)
     snapshot = root / "hub" / f"models--{CLIP_REPO.replace('/', '--')}" / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)
-    save_file({k: v.detach().half().contiguous() for k, v in clip.state_dict().items()},
+    save_file({k: v.detach().contiguous() for k, v in clip.state_dict().items()},  # fp32
               str(snapshot / "open_clip_model.safetensors"))
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
