@@ -8,6 +8,7 @@ size it is. Building SAM2-large and ViT-L-14 on the CPU is slow-ish: the files a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import shutil
@@ -31,6 +32,23 @@ MODELS = [pytest.mark.models,
           pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")]
 #: open_clip's Hugging Face repo for the ViT-L-14 "openai" tag
 CLIP_REPO = "timm/vit_large_patch14_clip_224.openai"
+
+
+@contextlib.contextmanager
+def log_lines(name: str):
+    """The messages logged to ``name`` (INFO and up) inside the block, whatever the CLI did to
+    the ``lcrp`` loggers' handlers and propagation."""
+    logger, lines = logging.getLogger(name), []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_paper_specs_use_the_backend_config_that_extract_is_given(tmp_path, monkeypatch):
@@ -115,7 +133,7 @@ def test_wrong_size_checkpoint_fails_in_under_a_second_naming_its_size(offline_h
 
 @pytest.mark.models
 def test_extract_then_paper_sweep_share_one_cache_with_the_large_model(
-        offline_hub, tmp_path, monkeypatch, capsys, caplog):
+        offline_hub, tmp_path, monkeypatch, capsys):
     import optuna
 
     fx = make_davis_dataset(tmp_path / "ref-davis17")
@@ -129,15 +147,15 @@ def test_extract_then_paper_sweep_share_one_cache_with_the_large_model(
     small = work / "sam2_large_cpu.yaml"
     small.write_text("".join(f"{k}: {'null' if v is None else v}\n" for k, v in cfg.items()))
 
-    caplog.set_level(logging.INFO, logger="lcrp")
-    assert main(["extract", "--dataset", "ref-davis17", "--root", str(fx.root), "--backend",
-                 "sam2-clip", "--backend-config", str(small), "--cache-dir", "cache"]) == 0
+    with log_lines("lcrp.backends.sam2_clip") as lines:
+        assert main(["extract", "--dataset", "ref-davis17", "--root", str(fx.root), "--backend",
+                     "sam2-clip", "--backend-config", str(small), "--cache-dir", "cache"]) == 0
     out = capsys.readouterr().out
     key = out.split("cache key: ")[1].split()[0]
     assert "sam2-clip-" in key
-    assert "SAM2.1 large (input 256)" in caplog.text
-    assert "open_clip ViT-L-14 with weights" in caplog.text
-    assert "open_clip_model.safetensors" in caplog.text
+    text = "\n".join(lines)
+    assert "SAM2.1 large (input 256)" in text
+    assert "open_clip ViT-L-14 with weights" in text and "open_clip_model.safetensors" in text
 
     storage = f"sqlite:///{tmp_path / 'nk.db'}"
     assert main(["sweep", "run", "sweeps/refdavis17_nk.yaml", "--root", str(fx.root),
@@ -154,8 +172,7 @@ def test_extract_then_paper_sweep_share_one_cache_with_the_large_model(
         assert counters["proposals_computed"] == 0 and counters["texts_computed"] == 0
 
 
-def test_sweep_over_an_empty_cache_says_so_with_the_extract_command(tmp_path, monkeypatch,
-                                                                     caplog):
+def test_sweep_over_an_empty_cache_says_so_with_the_extract_command(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from lcrp_core.commands.sweep import _announce_cache
@@ -164,9 +181,10 @@ def test_sweep_over_an_empty_cache_says_so_with_the_extract_command(tmp_path, mo
     root = make_davis_dataset(tmp_path / "davis").root
     spec = load_spec("sweeps/refdavis17_nk.yaml", check_root=False).with_root(root)
     spec = replace(spec, cache_dir=str(tmp_path / "cache"))
-    caplog.set_level(logging.WARNING, logger="lcrp")
-    _announce_cache(spec)
-    assert "holds no features for 2 of 2 videos" in caplog.text
+    with log_lines("lcrp") as lines:
+        _announce_cache(spec)
+    text = "\n".join(lines)
+    assert "holds no features for 2 of 2 videos" in text
     assert (f"lcrp extract --dataset ref-davis17 --root {root} --split valid --backend sam2-clip "
             f"--backend-config sweeps/backends/sam2_large.yaml --cache-dir {tmp_path / 'cache'} "
-            f"--devices cuda:0") in caplog.text
+            f"--devices cuda:0") in text
