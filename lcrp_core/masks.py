@@ -145,9 +145,92 @@ def pack_masks(masks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def unpack_masks(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """The bool array packed by pack_masks."""
+    """The bool array packed by pack_masks (or a PackedTrack's payload)."""
+    if "frame_bits" in arrays:
+        return PackedTrack.from_payload(arrays).unpack()
     shape = tuple(int(s) for s in arrays["shape"])
     return np.unpackbits(arrays["bits"], count=int(np.prod(shape))).reshape(shape).view(bool)
+
+
+#: set bits of every byte value (popcount of packed masks)
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+class PackedTrack:
+    """A T×H×W bool track held as T rows of packed bits (each frame packed on its own, padded to
+    whole bytes: ``bits`` T×ceil(H·W/8) uint8, 8× smaller than bools), so one frame is read,
+    written or compared without unpacking the others. Payload: ``{"frame_bits", "shape"}``."""
+
+    def __init__(self, bits: np.ndarray, size: tuple[int, int]):
+        self.bits = bits
+        self.size = (int(size[0]), int(size[1]))
+
+    @classmethod
+    def empty(cls, num_frames: int, size: tuple[int, int]) -> PackedTrack:
+        return cls(np.zeros((num_frames, (size[0] * size[1] + 7) // 8), dtype=np.uint8), size)
+
+    @classmethod
+    def from_masks(cls, masks: np.ndarray) -> PackedTrack:
+        masks = np.asarray(masks, dtype=bool)
+        return cls(np.packbits(masks.reshape(len(masks), -1), axis=1), masks.shape[1:])
+
+    @classmethod
+    def from_payload(cls, arrays: dict[str, np.ndarray]) -> PackedTrack:
+        if "frame_bits" not in arrays:          # a whole-array pack_masks entry
+            return cls.from_masks(unpack_masks(arrays))
+        shape = [int(s) for s in arrays["shape"]]
+        return cls(np.asarray(arrays["frame_bits"]), (shape[1], shape[2]))
+
+    def to_payload(self) -> dict[str, np.ndarray]:
+        return {"frame_bits": self.bits, "shape": np.asarray([len(self), *self.size])}
+
+    def __len__(self) -> int:
+        return len(self.bits)
+
+    @property
+    def nbytes(self) -> int:
+        return self.bits.nbytes
+
+    def set_frame(self, t: int, mask: np.ndarray) -> None:
+        self.bits[t] = np.packbits(np.asarray(mask, dtype=bool).reshape(-1))
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame t as an H×W bool mask."""
+        h, w = self.size
+        return np.unpackbits(self.bits[t], count=h * w).reshape(h, w).view(bool)
+
+    def frames(self):
+        """Every frame in order, one H×W bool mask at a time."""
+        return (self.frame(t) for t in range(len(self)))
+
+    def unpack(self) -> np.ndarray:
+        """The whole T×H×W bool track."""
+        h, w = self.size
+        return np.unpackbits(self.bits, axis=1, count=h * w).reshape(len(self), h, w).view(bool)
+
+    def map_frames(self, fn) -> PackedTrack:
+        """A new track with ``fn(mask)`` applied to every frame (one frame unpacked at a time)."""
+        out = PackedTrack.empty(len(self), self.size)
+        for t in range(len(self)):
+            out.set_frame(t, fn(self.frame(t)))
+        return out
+
+
+def packed_pair_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection and union pixel counts of packed masks: ``a`` (B,) against ``b`` (N, B)
+    rows of packed bits → two (N,) int arrays (padding bits are zero in both)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.size % 8 == 0 and a.flags.c_contiguous and b.flags.c_contiguous:
+        a, b = a.view(np.uint64), b.view(np.uint64)     # popcount 8 bytes at a time
+    return (_popcount(a & b).sum(axis=-1, dtype=np.int64),
+            _popcount(a | b).sum(axis=-1, dtype=np.int64))
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each element (numpy >= 2: bitwise_count; else a byte table)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    return _POPCOUNT[x.view(np.uint8)].reshape(*x.shape, -1).sum(axis=-1)
 
 
 def stack_or_empty(masks: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:

@@ -111,3 +111,54 @@ def test_round_trip_keeps_every_shape_and_dtype():
         assert out.arrays[name].shape == a.shape and out.arrays[name].dtype == a.dtype
         np.testing.assert_array_equal(out.arrays[name], a)
     assert out.meta == {"k": [1, 2]}
+
+
+def test_claims_make_a_second_worker_wait_then_load(tmp_path):
+    """Two workers missing the same entry: the first computes it under its claim, the second
+    waits on the claim and then finds it written (computed once)."""
+    import threading
+
+    store = CacheStore(tmp_path)
+    holding, waiting = threading.Event(), threading.Event()
+    computed, results = [], {}
+
+    def first():
+        with store.claim(["k/a", "k/b"]):
+            holding.set()
+            assert waiting.wait(10)
+            computed.append("first")
+            store.put("k/a", {"x": np.arange(3)})
+
+    def second():
+        import fcntl
+
+        import lcrp_core.cache.store as store_mod
+
+        assert holding.wait(10)
+
+        class SignallingFcntl:                  # says when the second worker is about to block
+            def __getattr__(self, name):
+                return getattr(fcntl, name)
+
+            def flock(self, fd, op):
+                waiting.set()
+                return fcntl.flock(fd, op)
+
+        store_mod.fcntl = SignallingFcntl()
+        try:
+            with store.claim("k/a"):
+                entry = store.get("k/a")
+                if entry is None:
+                    computed.append("second")
+                results["second"] = entry
+        finally:
+            store_mod.fcntl = fcntl
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(20)
+    assert computed == ["first"]
+    assert np.array_equal(results["second"].arrays["x"], np.arange(3))
+    assert not list(store.entries("_locks"))           # lock files are not entries

@@ -36,6 +36,8 @@ MODELS = [pytest.mark.models,
           pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")]
 
 T, H, W = 4, 64, 96
+#: bytes of one frame's SAM2 features at input 256 (32·64² + 64·32² + 256·16² floats)
+FRAME_BYTES = 4 * (32 * 64 * 64 + 64 * 32 * 32 + 256 * 16 * 16)
 TINY = {"image_size": 256, "points_per_side": 4, "pred_iou_thresh": 0.0,
         "stability_score_thresh": 0.0, "clip_image_size": 64}
 
@@ -226,7 +228,7 @@ def sam_model():
     from lcrp_core.backends import sam2_engine
 
     return sam2_engine.build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, image_size=256,
-                                  device="cpu", size_name="tiny", checkpoint_hint="")
+                                  device="cpu")
 
 
 def count_encodes(model, monkeypatch) -> list[int]:
@@ -303,7 +305,7 @@ class TestWithModels:
         from lcrp_core.backends import sam2_engine
 
         frame = make_video().frame(0)
-        store = sam2_engine.FeatureStore(sam_model, capacity=4)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=4 * FRAME_BYTES)
         ours = sam2_engine.StoreImagePredictor(sam_model, store)
         stock = SAM2ImagePredictor(sam_model)
         stock._bb_feat_sizes = ours._bb_feat_sizes   # the stock class assumes a 1024 input
@@ -340,6 +342,22 @@ class TestWithModels:
         with pytest.raises(DataError, match="fpn2 has shape"):
             fresh.set_image_features(video, 1, {**feats, "fpn2": feats["fpn2"][:, :, :8]})
 
+    def test_persisted_frame_features_are_never_re_encoded(self, tmp_path):
+        from lcrp_core.cache.features import CacheScope, VideoFeatures
+        from lcrp_core.cache.store import CacheStore
+
+        video, seeds = make_video(seed=8), box_mask(20, 40, 30, 60)[None]
+        cache, scope = CacheStore(tmp_path), CacheScope("f", "t")
+        first = Sam2ClipBackend({**TINY, "persist_frame_features": True}, random_init=True)
+        VideoFeatures(video, first, cache, scope)             # attaches the frame cache
+        tracks = first.propagate(video, 1, seeds)
+        assert first.encoder_passes == T and len(list(cache.entries("t/_frames"))) == T
+        fresh = Sam2ClipBackend({**TINY, "persist_frame_features": True}, random_init=True)
+        VideoFeatures(video, fresh, cache, scope)
+        assert np.array_equal(fresh.propagate(video, 1, seeds), tracks)
+        assert fresh.encoder_passes == 0 and fresh.frames_loaded == T
+        assert fresh.config_hash == Sam2ClipBackend(TINY, random_init=True).config_hash
+
     def test_propagation_covers_every_frame_forward_and_backward(self, backend, video):
         seeds = np.stack([box_mask(20, 40, 30, 60), box_mask(45, 60, 5, 30)])
         tracks = backend.propagate(video, 1, seeds)
@@ -352,7 +370,7 @@ class TestWithModels:
     def test_passes_run_both_ways_from_the_seed_frame(self, sam_model, video):
         from lcrp_core.backends import sam2_engine
 
-        store = sam2_engine.FeatureStore(sam_model, capacity=8)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=8 * FRAME_BYTES)
         with sam2_engine.compute_mode("cpu", "fp32"):
             state = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=True)
             sam2_engine.track(sam_model, state, 2, box_mask(20, 40, 30, 60)[None])
@@ -383,7 +401,7 @@ class TestWithModels:
 
         video = make_video(seed=6)
         seeds = np.stack([box_mask(20, 40, 30, 60), box_mask(45, 60, 5, 30)])
-        store = sam2_engine.FeatureStore(sam_model, capacity=8)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=8 * FRAME_BYTES)
         calls = count_encodes(sam_model, monkeypatch)
         runs = {}
         with sam2_engine.compute_mode("cpu", "fp32"):
@@ -392,12 +410,37 @@ class TestWithModels:
                 before = calls[0]
                 state = sam2_engine.new_inference_state(sam_model, video, store,
                                                         all_frame_cache=all_frames)
-                runs[name] = (sam2_engine.track(sam_model, state, 1, seeds), calls[0] - before)
+                tracks = sam2_engine.track(sam_model, state, 1, seeds)
+                runs[name] = (np.stack([p.unpack() for p in tracks]), calls[0] - before)
         # stock: every frame once per call (seed frame: when the masks are added), every call
         assert runs["stock"][1] == runs["stock again"][1] == T
         assert runs["first"][1] == T and runs["second"][1] == 0
         for name in ("first", "second", "stock again"):
             assert np.array_equal(runs[name][0], runs["stock"][0])
+
+    def test_the_sam2_internals_we_rely_on_are_still_there(self, sam_model):
+        """Every private sam2 name the engine uses (no public route exists for them): a sam2
+        release that renames one fails here, not deep inside a sweep."""
+        import inspect
+
+        from sam2 import sam2_video_predictor as vp
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        assert callable(sam_model._prepare_backbone_features)            # StoreImagePredictor
+        assert callable(sam_model.image_encoder.neck.position_encoding)  # FeatureStore
+        assert sam_model.fill_hole_area == 0                             # set after the builder
+        predictor = SAM2ImagePredictor(sam_model)
+        for name in ("_features", "_orig_hw", "_is_image_set", "_is_batch", "_bb_feat_sizes"):
+            assert hasattr(predictor, name), name
+        assert hasattr(vp, "tqdm")                                       # patched in track()
+        params = inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters
+        assert {"points_per_side", "points_per_batch", "pred_iou_thresh",
+                "stability_score_thresh", "output_mode"} <= set(params)
+        source = inspect.getsource(vp.SAM2VideoPredictor._get_image_feature)
+        assert 'inference_state["cached_features"].get(' in source          # AllFrameFeatures
+        gen = inspect.getsource(SAM2AutomaticMaskGenerator)
+        assert "self.predictor.set_image(" in gen                       # generator.predictor
 
     def test_inference_state_has_the_stock_keys(self, sam_model, tmp_path):
         from lcrp_core.backends import sam2_engine
@@ -405,7 +448,7 @@ class TestWithModels:
         video = make_video(2)
         for t in range(2):
             cv2.imwrite(str(tmp_path / f"{t:05d}.jpg"), video.frame(t)[..., ::-1])
-        store = sam2_engine.FeatureStore(sam_model, capacity=2)
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=2 * FRAME_BYTES)
         ours = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=False)
         stock = sam_model.init_state(str(tmp_path))
         assert set(ours) == set(stock)
@@ -450,16 +493,24 @@ def tiny_checkpoint(tmp_path_factory, sam_model):
 class TestWeightErrors:
     pytestmark = MODELS
 
-    def test_checkpoint_of_another_size(self, tiny_checkpoint):
+    def test_checkpoint_of_another_size_fails_fast_naming_its_size(self, tiny_checkpoint,
+                                                                    monkeypatch):
+        from lcrp_core.backends import sam2_engine
+
+        sam2_engine.inspect_checkpoint(tiny_checkpoint)          # timing below excludes imports
+        built = []
+        monkeypatch.setattr(sam2_engine, "build_sam2", lambda *a, **k: built.append(a))
         # clip_pretrained: any existing file passes the quick check; refinement never loads CLIP
         b = Sam2ClipBackend({"model_size": "small", "image_size": 256,
                              "sam2_checkpoint": str(tiny_checkpoint),
-                             "clip_pretrained": str(tiny_checkpoint)})
+                             "clip_pretrained": "openai"})
+        start = time.perf_counter()
         with pytest.raises(WeightsError) as info:
             b.refine(make_video(1), 0, box_mask(20, 40, 30, 60))
+        assert time.perf_counter() - start < 1.0 and not built
         msg = str(info.value)
-        assert str(tiny_checkpoint) in msg and "does not match model_size=small" in msg
-        assert "Missing key(s)" in msg and "sam2.1_hiera_small.pt" in msg
+        assert str(tiny_checkpoint) in msg and "is a SAM2.1 model_size: tiny checkpoint" in msg
+        assert "set model_size: tiny" in msg and "download" not in msg
 
     def test_checkpoint_with_foreign_keys_or_not_a_checkpoint(self, tiny_checkpoint, tmp_path):
         import torch
@@ -469,14 +520,36 @@ class TestWeightErrors:
         extra = tmp_path / "extra.pt"
         torch.save(blob, extra)
         b = Sam2ClipBackend({"image_size": 256, "sam2_checkpoint": str(extra),
-                             "clip_pretrained": str(extra)})
-        with pytest.raises(WeightsError, match=r"Unexpected key\(s\) \(1\): extra.weight"):
+                             "clip_pretrained": "openai"})
+        b._clip_weights = lambda: None          # CLIP is not what this test is about
+        with pytest.raises(WeightsError, match=r"does not load into .*Unexpected key.*extra.weight"):
             b.refine(make_video(1), 0, box_mask(20, 40, 30, 60))
         text = tmp_path / "notes.pt"
         text.write_text("not a checkpoint")
         b = Sam2ClipBackend({"sam2_checkpoint": str(text), "clip_pretrained": str(text)})
         with pytest.raises(WeightsError, match="not a readable SAM2 checkpoint"):
             b.propagate(make_video(1), 0, box_mask(20, 40, 30, 60)[None])
+        other = tmp_path / "other.pt"
+        torch.save({"model": {"w": torch.zeros(2)}}, other)
+        with pytest.raises(WeightsError, match="not a SAM2 checkpoint"):
+            Sam2ClipBackend({"sam2_checkpoint": str(other)}).check_weights()
+
+    def test_sam2_0_checkpoints_run_with_their_own_configs(self, tmp_path, video):
+        import torch
+
+        from lcrp_core.backends import sam2_engine
+
+        old = sam2_engine.build_sam2("configs/sam2/sam2_hiera_t.yaml", None, image_size=256,
+                                     device="cpu")
+        path = tmp_path / "sam2_hiera_tiny.pt"
+        torch.save({"model": {k: v.half() for k, v in old.state_dict().items()}}, path)
+        assert sam2_engine.inspect_checkpoint(path) == ("2.0", "tiny")
+        b = Sam2ClipBackend({"image_size": 256, "sam2_checkpoint": str(path),
+                             "clip_pretrained": "openai"})
+        b._clip_weights = lambda: None
+        b.check_weights()
+        assert b._sam2_config() == "configs/sam2/sam2_hiera_t.yaml"
+        assert b.refine(video, 1, box_mask(20, 40, 30, 60)).shape == (H, W)
 
     def test_clip_tag_missing_from_the_local_cache(self, tmp_path, monkeypatch, tiny_checkpoint):
         from huggingface_hub import constants
@@ -493,7 +566,7 @@ class TestWeightErrors:
         assert time.perf_counter() - start < 1.0
         msg = str(info.value)
         assert "ViT-B-32/openai" in msg and "empty-hub" in msg
-        assert "huggingface-cli download timm/vit_base_patch32_clip_224.openai" in msg
+        assert "hf download timm/vit_base_patch32_clip_224.openai" in msg
         assert ENV_CLIP_PRETRAINED in msg and "sam2-clip.clip_pretrained" in msg
         with pytest.raises(WeightsError, match="neither an open_clip tag of ViT-B-32.*openai"):
             Sam2ClipBackend({"sam2_checkpoint": str(tiny_checkpoint),
@@ -504,3 +577,112 @@ class TestWeightErrors:
         with pytest.raises(ConfigError, match="unknown open_clip model"):
             Sam2ClipBackend({"sam2_checkpoint": str(tiny_checkpoint),
                              "clip_model": "ViT-Q-99"}).check_weights()
+
+
+# -- long videos: a feature store bounded below the video's length ------------------------------
+
+@pytest.mark.models
+@pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")
+def test_300_frames_with_a_store_smaller_than_the_video_encode_each_frame_once_per_pass(
+        monkeypatch):
+    """A 300-frame video, a store bounded at 40 frames' bytes: propagation from the middle runs
+    (forward then backward) encoding every frame at most once per pass — the seed frame once per
+    direction — and the store never holds more than its bound. (The stock one-frame cache also
+    encodes each frame once per pass; the old 128-frame LRU did too — the bound is what is new:
+    bytes, host offload on a GPU, and persisted features for the passes after this one.)"""
+    from lcrp_core.backends import sam2_engine
+
+    frames_n, size, bound = 300, (24, 32), 40
+    model = sam2_engine.build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, image_size=128,
+                                   device="cpu")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (frames_n, *size, 3), dtype=np.uint8)
+    video = Video("long", [f"{t:05d}" for t in range(frames_n)], {},
+                  frame_loader=lambda t: frames[t])
+    frame_bytes = 4 * (32 * 32 * 32 + 64 * 16 * 16 + 256 * 8 * 8)     # at input 128
+    store = sam2_engine.FeatureStore(model, max_bytes=bound * frame_bytes)
+    # the image encoder (most of the time on a CPU) is replaced by a cheap function of the
+    # pixels with its output shapes; memory attention, decoding and the store are sam2's own
+    import torch
+
+    shapes = store.expected_shapes()
+    monkeypatch.setattr(model, "forward_image", lambda image: {"backbone_fpn": [
+        torch.nn.functional.adaptive_avg_pool2d(image, s[-2:]).mean(1, keepdim=True).expand(s)
+        .contiguous() for s in shapes]})
+    encoded: list[str] = []
+    original = store.fpn
+
+    def fpn(frame, key=None):
+        before = store.encoded
+        feats = original(frame, key)
+        if store.encoded > before:
+            encoded.append(sam2_engine.frame_key(frame))
+        assert len(store) <= bound
+        return feats
+
+    monkeypatch.setattr(store, "fpn", fpn)
+    seed = np.zeros(size, dtype=bool)
+    seed[8:16, 10:20] = True
+    with sam2_engine.compute_mode("cpu", "fp32"):
+        state = sam2_engine.new_inference_state(model, video, store, all_frame_cache=True)
+        (track,) = sam2_engine.track(model, state, frames_n // 2, seed[None])
+    assert len(track) == frames_n
+    counts = {k: encoded.count(k) for k in set(encoded)}
+    seed_key = sam2_engine.frame_key(frames[frames_n // 2])
+    assert len(counts) == frames_n                       # every frame encoded...
+    assert max(n for k, n in counts.items() if k != seed_key) == 1   # ...once per pass
+    assert counts[seed_key] <= 2                          # the seed frame: once per direction
+    assert len(encoded) <= frames_n + 1
+
+
+# -- CLIP weights from a file: the family sets QuickGELU and mean/std ---------------------------
+
+@pytest.mark.models
+@pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")
+def test_clip_weights_file_needs_its_family(tmp_path, tiny_checkpoint_file):
+    import zipfile
+
+    import open_clip
+    import torch
+
+    weights = tmp_path / "vit-b-32.pt"
+    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), weights)
+    base = {"image_size": 256, "sam2_checkpoint": str(tiny_checkpoint_file),
+            "clip_model": "ViT-B-32", "clip_pretrained": str(weights), "clip_image_size": 64}
+    with pytest.raises(WeightsError, match=r"needs clip_pretrained_family.*openai.*got None"):
+        Sam2ClipBackend(base).check_weights()
+    with pytest.raises(WeightsError, match="got 'laion-ish'"):
+        Sam2ClipBackend({**base, "clip_pretrained_family": "laion-ish"}).check_weights()
+    openai = Sam2ClipBackend({**base, "clip_pretrained_family": "openai"})
+    clip = openai._clip_encoder()
+    act = clip.model.visual.transformer.resblocks[0].mlp.gelu
+    assert type(act).__name__ == "QuickGELU"                        # OpenAI weights: QuickGELU
+    assert np.allclose(clip.mean, open_clip.OPENAI_DATASET_MEAN)
+    laion = Sam2ClipBackend({**base, "clip_pretrained_family": "laion2b_s34b_b79k"})
+    assert laion._clip_weights().quick_gelu is False
+    # mean/std follow the family (LAION's ViT-L-14 weights use 0.5/0.5), read without a build
+    big = Sam2ClipBackend({**base, "clip_model": "ViT-L-14",
+                           "clip_pretrained_family": "laion2b_s32b_b82k"})
+    assert big._clip_weights().norm == {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    # OpenAI's TorchScript archive: refused with the conversion recipe
+    jit = tmp_path / "ViT-L-14.pt"
+    with zipfile.ZipFile(jit, "w") as z:
+        z.writestr("ViT-L-14/code/__torch__.py", "")
+        z.writestr("ViT-L-14/constants.pkl", b"")
+    with pytest.raises(WeightsError, match=r"TorchScript.*torch.jit.load.*clip_pretrained_family: "
+                                           r"openai.*hf download timm/vit_large_patch14_clip_224"):
+        Sam2ClipBackend({**base, "clip_model": "ViT-L-14",
+                         "clip_pretrained": str(jit)}).check_weights()
+    with pytest.raises(WeightsError, match="hf download laion/nope"):
+        Sam2ClipBackend({**base, "clip_pretrained": "hf-hub:laion/nope"}).check_weights()
+    with pytest.raises(WeightsError, match="open_clip_config.json"):
+        Sam2ClipBackend({**base, "clip_pretrained": f"local-dir:{tmp_path}"}).check_weights()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint_file(tmp_path_factory, sam_model):
+    import torch
+
+    path = tmp_path_factory.mktemp("ckpt-file") / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": {k: v.half() for k, v in sam_model.state_dict().items()}}, path)
+    return path

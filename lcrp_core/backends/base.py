@@ -8,7 +8,8 @@ A backend answers four questions about a video (shapes in the names' docstrings)
   ``score`` is a pure function of cached features, so a sweep never re-runs a model for it;
 - ``refine(video, t, mask)``: one refinement round of a mask on frame t;
 - ``propagate(video, t, seeds)``: each seed mask on frame t propagated forward to the last
-  frame and backward to the first, all seeds in one pass.
+  frame and backward to the first, all seeds in one pass (``propagate_packed``: the same tracks
+  kept packed, which the pipeline uses).
 
 Backends cache no results: the feature cache (lcrp_core.cache) memoizes every call by content.
 They may keep per-video working state (decoded frames, image features) and release it in
@@ -30,7 +31,7 @@ import numpy as np
 
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError
-from lcrp_core.masks import rle_decode, rle_encode
+from lcrp_core.masks import PackedTrack, rle_decode, rle_encode
 from lcrp_core.yamlfile import read_yaml
 
 
@@ -113,6 +114,12 @@ class Backend(abc.ABC):
     def propagate(self, video: Video, t: int, seeds: np.ndarray) -> np.ndarray:
         """Seeds S×H×W bool on frame t → tracks S×T×H×W bool covering every frame
         (seed frame included, forward to T−1 and backward to 0)."""
+
+    def propagate_packed(self, video: Video, t: int, seeds: np.ndarray) -> list[PackedTrack]:
+        """``propagate``'s tracks kept packed (one PackedTrack per seed). Backends that produce
+        frames one at a time override it so that host memory holds one frame unpacked, not
+        S×T×H×W bools; ``propagate`` is then the unpacked view of it."""
+        return [PackedTrack.from_masks(track) for track in self.propagate(video, t, seeds)]
 
     def close(self) -> None:
         """Release models and per-video state (default: nothing to release)."""

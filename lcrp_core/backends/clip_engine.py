@@ -98,7 +98,9 @@ class ClipEncoder:
         self.size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
         self.mean = np.asarray(cfg["mean"], dtype=np.float32)
         self.std = np.asarray(cfg["std"], dtype=np.float32)
-        self.dim = int(open_clip.get_model_config(model_name)["embed_dim"])
+        model_cfg = open_clip.get_model_config(model_name)   # None for hf-hub:/local-dir:
+        self.dim = (int(model_cfg["embed_dim"]) if model_cfg else
+                    len(self.encode_text("a photo")))
 
     @property
     def mean_rgb(self) -> tuple[int, int, int]:
@@ -121,6 +123,12 @@ class ClipEncoder:
 
     def encode_text(self, text: str) -> np.ndarray:
         """(D,) float32, L2-normalised. Call under torch inference mode."""
+        import torch
+
+        with torch.inference_mode():
+            return self._encode_text(text)
+
+    def _encode_text(self, text: str) -> np.ndarray:
         tokens = self.tokenizer([text]).to(self.device)
         return l2_normalize(self.model.encode_text(tokens).float().cpu().numpy())[0]
 

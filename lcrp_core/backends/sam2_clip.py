@@ -51,6 +51,11 @@ SAM2_MODELS: dict[str, tuple[str, str]] = {
     "base_plus": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt"),
     "large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
 }
+#: SAM2.0 checkpoints (``sam2_hiera_*.pt``, July 2024) run with their own configs
+SAM20_CONFIGS: dict[str, str] = {
+    "tiny": "configs/sam2/sam2_hiera_t.yaml", "small": "configs/sam2/sam2_hiera_s.yaml",
+    "base_plus": "configs/sam2/sam2_hiera_b+.yaml", "large": "configs/sam2/sam2_hiera_l.yaml",
+}
 SAM2_DOWNLOAD_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 ENV_SAM2_CHECKPOINT = "LCRP_SAM2_CHECKPOINT"
 ENV_CLIP_PRETRAINED = "LCRP_CLIP_PRETRAINED"
@@ -127,34 +132,67 @@ class _Sam2:
     generator: Any    # SAM2AutomaticMaskGenerator using ``predictor``
 
 
+@dataclass(frozen=True)
+class ClipSource:
+    """What ``open_clip.create_model`` gets: ``model`` (a model name, or an ``hf-hub:`` /
+    ``local-dir:`` source carrying its own config), ``pretrained`` (tag or file; None with a
+    schema), ``quick_gelu`` to force, ``norm`` (mean/std of the weights' family, for a file), and
+    ``local``: the local file or folder the weights come from (for messages and logs)."""
+
+    model: str
+    pretrained: str | None
+    quick_gelu: bool
+    norm: Mapping[str, tuple[float, ...]] | None
+    local: str
+
+
 class Sam2ClipBackend(Backend):
-    """SAM2 + open_clip. ``feature_cache_frames``: frames whose SAM2 features stay in memory
-    (~16 MB each at image_size 1024 in fp32); propagation wants a whole video's worth."""
+    """SAM2 + open_clip. SAM2 frame features (~16 MB each at image_size 1024 in fp32) are held
+    in a FeatureStore bounded in bytes (``feature_store_mb``, ``feature_host_mb``)."""
 
     name: ClassVar[str] = "sam2-clip"
     defaults: ClassVar[Mapping[str, Any]] = {
-        "model_size": "tiny",             # tiny | small | base_plus | large (sam2.1 hiera)
+        "model_size": "tiny",             # tiny | small | base_plus | large (sam2.1 or sam2.0 hiera)
         "sam2_checkpoint": None,          # path; None: $LCRP_SAM2_CHECKPOINT
         "image_size": 1024,               # SAM2 input size (frames are squashed to it)
-        "dtype": "fp32",                  # fp32 | bf16 (autocast)
+        "dtype": "fp32",                  # SAM2's: fp32 | bf16 (autocast); CLIP is always fp32
+        "tf32": True,                     # SAM2 matmuls/convolutions in TF32 on CUDA
         "min_region_area": 8,             # px: smaller components/holes removed from outputs
         "refine_points": 3,               # interior points added to a refinement prompt
         "points_per_side": 32,            # generator grid
-        "points_per_batch": 16,           # generator batch (16 halves peak memory on CPU)
+        "points_per_batch": None,         # generator batch; None: 64 on a GPU, 16 on the CPU
         "pred_iou_thresh": 0.8,
         "stability_score_thresh": 0.95,
         "clip_model": "ViT-B-32",
-        "clip_pretrained": None,          # tag or file; None: $LCRP_CLIP_PRETRAINED or "openai"
+        "clip_pretrained": None,          # tag, file, hf-hub:org/repo or local-dir:/path;
+                                          # None: $LCRP_CLIP_PRETRAINED or "openai"
+        "clip_pretrained_family": None,   # for a weights file: the open_clip tag it was released
+                                          # as (openai, laion2b_s32b_b82k, ...): QuickGELU, mean/std
         "clip_image_size": None,          # None: the model's own input size
         "clip_blur_sigma": 8.0,           # px of the CLIP input: blur outside the mask
+        # run-time settings (they do not change results, so they are not part of cache keys)
+        "feature_store_mb": None,         # SAM2 frame features held on the device; None: 40 % of
+                                          # its free memory when the models are built
+        "feature_host_mb": None,          # on a GPU, host memory frames move to when the device
+                                          # store is full; None: 25 % of available host memory
+        "persist_frame_features": False,  # keep SAM2 frame features in the feature cache too
+        "offload_state_to_cpu": False,    # SAM2 tracking state in host memory (24 GB cards)
+        "vos_optimized": False,           # sam2's SAM2VideoPredictorVOS (torch.compile, GPU)
+        "compile_image_encoder": False,   # torch.compile SAM2's image encoder
     }
     proposal_only_keys: ClassVar[tuple[str, ...]] = (
-        "points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
-        "clip_model", "clip_pretrained", "clip_image_size", "clip_blur_sigma",
+        "points_per_side", "pred_iou_thresh", "stability_score_thresh",
+        "clip_model", "clip_pretrained", "clip_pretrained_family", "clip_image_size",
+        "clip_blur_sigma",
+    )
+    #: keys that change speed or memory, never results: left out of every cache key
+    runtime_keys: ClassVar[tuple[str, ...]] = (
+        "points_per_batch", "feature_store_mb", "feature_host_mb", "persist_frame_features",
+        "offload_state_to_cpu", "vos_optimized", "compile_image_encoder",
     )
 
     def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
-                 random_init: bool = False, feature_cache_frames: int = 128):
+                 random_init: bool = False):
         super().__init__(config, device=device, random_init=random_init)
         _validate(self.name, self.config)
         self._source = {"sam2_checkpoint": "the config key sam2_checkpoint",
@@ -170,7 +208,8 @@ class Sam2ClipBackend(Backend):
             if self.config["clip_pretrained"] is None:
                 self.config["clip_pretrained"] = DEFAULT_CLIP_PRETRAINED
                 self._source["clip_pretrained"] = "the default tag"
-        self.feature_cache_frames = feature_cache_frames
+        self._release = "2.1"     # of the checkpoint, once check_weights has read it
+        self._frame_cache = None  # (CacheStore, key prefix) for persist_frame_features
         self._checked = False
         self._warned = False
         self._sam: _Sam2 | None = None
@@ -178,7 +217,7 @@ class Sam2ClipBackend(Backend):
 
     # -- identities: weight files by name and size, so cache keys do not depend on paths --------
     def _identity(self) -> dict[str, Any]:
-        out = dict(self.config)
+        out = {k: v for k, v in self.config.items() if k not in self.runtime_keys}
         for key in ("sam2_checkpoint", "clip_pretrained"):
             path = Path(out[key]).expanduser() if isinstance(out[key], str) else None
             if path is not None and out[key] != RANDOM_WEIGHTS and path.is_file():
@@ -195,12 +234,21 @@ class Sam2ClipBackend(Backend):
 
     # -- weights ---------------------------------------------------------------------------------
     def check_weights(self) -> None:
-        """Check, without building a model, that the SAM2 checkpoint file exists and the CLIP
-        weights are a local file or in the local Hugging Face cache; raise WeightsError saying
-        which file and how to supply it otherwise. Runs before the first model is built."""
+        """Check, without building a model, that the SAM2 checkpoint is a readable file of the
+        configured ``model_size`` (its keys and shapes are read, memory-mapped: well under a
+        second) and that the CLIP weights are a local file of a known family or in the local
+        Hugging Face cache; raise WeightsError saying which file and what to do otherwise."""
         if self.random_init or self._checked:
             return
-        self._sam2_checkpoint()
+        path = self._sam2_checkpoint()
+        sam2_engine, _ = _engine()
+        release, size = sam2_engine.inspect_checkpoint(path)
+        if size != self.config["model_size"]:
+            raise WeightsError(f"is a SAM{release} model_size: {size} checkpoint, but the backend "
+                               f"config says model_size: {self.config['model_size']}; set "
+                               f"model_size: {size} (or point sam2_checkpoint at a "
+                               f"{self.config['model_size']} checkpoint)", path=path)
+        self._release = release
         self._clip_weights()
         self._checked = True
 
@@ -222,31 +270,57 @@ class Sam2ClipBackend(Backend):
                                path=path)
         return path
 
-    def _clip_weights(self) -> tuple[str, bool, str]:
-        """(tag or file for open_clip, force_quick_gelu, the local file it loads)."""
+    def _sam2_config(self) -> str:
+        size = self.config["model_size"]
+        return SAM20_CONFIGS[size] if self._release == "2.0" else SAM2_MODELS[size][0]
+
+    def _clip_weights(self) -> ClipSource:
+        """Where open_clip takes the CLIP weights from, and the settings they need."""
         name, value = self.config["clip_model"], self.config["clip_pretrained"]
+        key = f"{self.name}.clip_pretrained"
         open_clip = _open_clip()
+        if value.startswith(("hf-hub:", "local-dir:")):
+            return ClipSource(value, None, False, None, _schema_source(value, key=key))
         model_cfg = open_clip.get_model_config(name)
         if model_cfg is None:
             raise ConfigError(f"unknown open_clip model {name!r} (e.g. ViT-B-32, ViT-B-16, "
                               f"ViT-L-14; see open_clip.list_models())",
                               key=f"{self.name}.clip_model")
+        tags = open_clip.list_pretrained_tags_by_model(name)
         tag_cfg = open_clip.get_pretrained_cfg(name, value)
         if tag_cfg:
-            local = _cached_clip_file(name, value, tag_cfg, key=f"{self.name}.clip_pretrained")
+            local = _cached_clip_file(name, value, tag_cfg, key=key)
             # OpenAI weights were trained with QuickGELU, which plain model configs lack
             quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
-            return value, quick_gelu, local
+            return ClipSource(name, value, quick_gelu, None, local)
         path = Path(value).expanduser()
-        if path.is_file():
-            return str(path), False, str(path)
-        if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
-            raise WeightsError(f"CLIP weights file not found (given by "
-                               f"{self._source['clip_pretrained']})", path=path)
-        raise WeightsError(f"{value!r} (from {self._source['clip_pretrained']}) is neither an "
-                           f"open_clip tag of {name} (known: "
-                           f"{', '.join(open_clip.list_pretrained_tags_by_model(name))}) nor a "
-                           f"file", key=f"{self.name}.clip_pretrained")
+        if not path.is_file():
+            if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
+                raise WeightsError(f"CLIP weights file not found (given by "
+                                   f"{self._source['clip_pretrained']})", path=path)
+            raise WeightsError(f"{value!r} (from {self._source['clip_pretrained']}) is neither an "
+                               f"open_clip tag of {name} (known: {', '.join(tags)}), a file, "
+                               f"hf-hub:ORG/REPO nor local-dir:PATH", key=key)
+        if _is_torchscript(path):
+            raise WeightsError(
+                f"is OpenAI's TorchScript archive, which open_clip does not load from a file; "
+                f"convert it once to a state dict: python -c \"import torch; sd = "
+                f"torch.jit.load('{path}', map_location='cpu').state_dict(); "
+                f"[sd.pop(k, None) for k in ('input_resolution', 'context_length', 'vocab_size')]; "
+                f"torch.save(sd, '{path.with_name(path.stem + '-state-dict.pt')}')\" and set "
+                f"clip_pretrained to the new file with clip_pretrained_family: openai "
+                f"(or use clip_pretrained: openai with the weights in the Hugging Face cache: "
+                f"hf download {_hub_repo(name, 'openai') or 'ORG/REPO'})", path=path)
+        family = self.config["clip_pretrained_family"]
+        family_cfg = open_clip.get_pretrained_cfg(name, family) if family else None
+        if not family_cfg:
+            raise WeightsError(
+                f"a CLIP weights file needs clip_pretrained_family: the open_clip tag of {name} "
+                f"it was released as (one of {', '.join(tags)}), which sets QuickGELU and the "
+                f"mean/std; got {family!r}", key=f"{self.name}.clip_pretrained_family")
+        quick_gelu = bool(family_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
+        norm = {k: tuple(family_cfg[k]) for k in ("mean", "std") if k in family_cfg}
+        return ClipSource(name, str(path), quick_gelu, norm or None, str(path))
 
     def _warn_random(self) -> None:
         if self.random_init and not self._warned:
@@ -263,18 +337,20 @@ class Sam2ClipBackend(Backend):
 
             self._warn_random()
             cfg = self.config
-            log.info("sam2-clip: SAM2 %s (input %d) with weights %s", cfg["model_size"],
-                     cfg["image_size"], cfg["sam2_checkpoint"])
+            log.info("sam2-clip: SAM%s %s (input %d) with weights %s", self._release,
+                     cfg["model_size"], cfg["image_size"], cfg["sam2_checkpoint"])
             model = sam2_engine.build_sam2(
-                SAM2_MODELS[cfg["model_size"]][0],
-                None if self.random_init else self._sam2_checkpoint(),
-                image_size=cfg["image_size"], device=self.device, size_name=cfg["model_size"],
-                checkpoint_hint=self._sam2_hint())
-            store = sam2_engine.FeatureStore(model, capacity=self.feature_cache_frames)
+                self._sam2_config(), None if self.random_init else self._sam2_checkpoint(),
+                image_size=cfg["image_size"], device=self.device,
+                vos_optimized=cfg["vos_optimized"],
+                compile_image_encoder=cfg["compile_image_encoder"])
+            store = sam2_engine.FeatureStore(model, max_bytes=self._store_bytes(),
+                                             host_bytes=self._host_bytes())
+            self._attach(store)
             predictor = sam2_engine.StoreImagePredictor(model, store)
             generator = SAM2AutomaticMaskGenerator(
                 model, points_per_side=cfg["points_per_side"],
-                points_per_batch=cfg["points_per_batch"], pred_iou_thresh=cfg["pred_iou_thresh"],
+                points_per_batch=self.points_per_batch, pred_iou_thresh=cfg["pred_iou_thresh"],
                 stability_score_thresh=cfg["stability_score_thresh"], output_mode="binary_mask")
             generator.predictor = predictor  # same settings as its own (no _C post-processing)
             self._sam = _Sam2(model, store, predictor, generator)
@@ -287,25 +363,44 @@ class Sam2ClipBackend(Backend):
             open_clip = _open_clip()
             self._warn_random()
             cfg = self.config
-            pretrained, quick_gelu, local = ((None, False, RANDOM_WEIGHTS) if self.random_init
-                                             else self._clip_weights())
-            log.info("sam2-clip: open_clip %s with weights %s", cfg["clip_model"], local)
-            extra = {"force_image_size": cfg["clip_image_size"]} if cfg["clip_image_size"] else {}
+            source = (ClipSource(cfg["clip_model"], None, False, None, RANDOM_WEIGHTS)
+                      if self.random_init else self._clip_weights())
+            log.info("sam2-clip: open_clip %s with weights %s", source.model, source.local)
+            extra: dict[str, Any] = {}
+            if cfg["clip_image_size"]:
+                extra["force_image_size"] = cfg["clip_image_size"]
+            if source.norm:
+                extra["force_preprocess_cfg"] = dict(source.norm)
             try:
                 with sam2_engine.seeded():
                     model = open_clip.create_model(
-                        cfg["clip_model"], pretrained=pretrained, device=self.device,
-                        force_quick_gelu=quick_gelu, require_pretrained=not self.random_init,
-                        **extra)
+                        source.model, pretrained=source.pretrained, device=self.device,
+                        force_quick_gelu=source.quick_gelu,
+                        require_pretrained=not self.random_init, **extra)
             except Exception as exc:  # open_clip raises RuntimeError, KeyError, pickle errors...
-                raise WeightsError(f"cannot load {pretrained!r} into open_clip model "
-                                   f"{cfg['clip_model']} ({type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0] if str(exc) else ''}); a weights "
-                                   f"file needs its model name (OpenAI weights: a -quickgelu "
-                                   f"model)", key=f"{self.name}.clip_pretrained") from exc
-            self._clip = clip_engine.ClipEncoder(model.eval(), cfg["clip_model"],
-                                                 device=self.device)
+                raise WeightsError(f"cannot load {source.local!r} into open_clip model "
+                                   f"{source.model} ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:300] if str(exc) else ''}); a "
+                                   f"weights file needs the clip_model it was trained as",
+                                   key=f"{self.name}.clip_pretrained") from exc
+            self._clip = clip_engine.ClipEncoder(model.eval(), source.model, device=self.device)
         return self._clip
+
+    @property
+    def points_per_batch(self) -> int:
+        """The generator's batch: the config's, else 64 on a GPU and 16 on the CPU."""
+        value = self.config["points_per_batch"]
+        return value if value is not None else (16 if self.device == "cpu" else 64)
+
+    def _store_bytes(self) -> int:
+        sam2_engine, _ = _engine()
+        mb = self.config["feature_store_mb"]
+        return int(mb * 2**20) if mb is not None else int(0.4 * sam2_engine.device_memory_bytes(self.device))
+
+    def _host_bytes(self) -> int:
+        sam2_engine, _ = _engine()
+        mb = self.config["feature_host_mb"]
+        return int(mb * 2**20) if mb is not None else int(0.25 * sam2_engine.host_memory_bytes())
 
     def load(self) -> None:
         """Build both models now (otherwise each is built on first use); a worker calls this
@@ -314,8 +409,14 @@ class Sam2ClipBackend(Backend):
         self._clip_encoder()
 
     def _compute(self):
+        """SAM2's compute mode (the config's dtype; TF32 on CUDA when ``tf32``)."""
         sam2_engine, _ = _engine()
-        return sam2_engine.compute_mode(self.device, self.config["dtype"])
+        return sam2_engine.compute_mode(self.device, self.config["dtype"], tf32=self.config["tf32"])
+
+    def _clip_compute(self):
+        """CLIP's compute mode: always full fp32."""
+        sam2_engine, _ = _engine()
+        return sam2_engine.fp32_mode(self.device)
 
     # -- the four questions ----------------------------------------------------------------------
     def propose(self, video: Video, t: int) -> Proposals:
@@ -336,13 +437,13 @@ class Sam2ClipBackend(Backend):
         """(N, D) float32 region features of N×H×W bool ``masks`` on an H×W×3 uint8 frame."""
         clip = self._clip_encoder()
         masks = np.asarray(masks, dtype=bool).reshape(-1, *frame.shape[:2])
-        with self._compute():
+        with self._clip_compute():
             return clip.region_features(frame, masks, blur_sigma=self.config["clip_blur_sigma"])
 
     def encode_text(self, text: str) -> np.ndarray:
         """(D,) float32 open_clip text embedding, L2-normalised."""
         clip = self._clip_encoder()
-        with self._compute():
+        with self._clip_compute():
             return clip.encode_text(text)
 
     def score(self, proposals: Proposals, text_feature: np.ndarray) -> np.ndarray:
@@ -371,24 +472,33 @@ class Sam2ClipBackend(Backend):
     def propagate(self, video: Video, t: int, seeds: np.ndarray, *,
                   all_frame_cache: bool = True) -> np.ndarray:
         """Seeds S×H×W bool on frame t → tracks S×T×H×W bool (forward to T−1, backward to 0,
-        all seeds in one pass), each mask cleaned by ``min_region_area``.
+        all seeds in one pass), each mask cleaned by ``min_region_area``: the unpacked
+        ``propagate_packed``.
 
         ``all_frame_cache=False`` runs the stock predictor's one-frame feature cache, which
         re-encodes every frame on every pass (the reference for tests and the benchmark)."""
+        tracks = self.propagate_packed(video, t, seeds, all_frame_cache=all_frame_cache)
+        if not tracks:
+            return np.zeros((0, len(video), *video.size), dtype=bool)
+        return np.stack([track.unpack() for track in tracks])
+
+    def propagate_packed(self, video: Video, t: int, seeds: np.ndarray, *,
+                         all_frame_cache: bool = True) -> list:
+        """``propagate``'s tracks as PackedTracks, each frame cleaned and packed as SAM2 returns
+        it (host memory holds one S×H×W frame). The tracking state stays on the device unless
+        ``offload_state_to_cpu``."""
         seeds = _checked_masks(video, t, np.asarray(seeds), what="seeds")
         if not len(seeds):
-            return np.zeros((0, len(video), *video.size), dtype=bool)
+            return []
         sam2_engine, _ = _engine()
         sam = self._sam2()
-        with self._compute():
-            state = sam2_engine.new_inference_state(sam.model, video, sam.store,
-                                                    all_frame_cache=all_frame_cache)
-            tracks = sam2_engine.track(sam.model, state, t, seeds)
         area = self.config["min_region_area"]
-        if area > 0:
-            for s, f in np.ndindex(*tracks.shape[:2]):
-                tracks[s, f] = remove_small_regions(tracks[s, f], area)
-        return tracks
+        with self._compute():
+            state = sam2_engine.new_inference_state(
+                sam.model, video, sam.store, all_frame_cache=all_frame_cache,
+                offload_state_to_cpu=self.config["offload_state_to_cpu"])
+            return sam2_engine.track(sam.model, state, t, seeds,
+                                     clean=(lambda m: remove_small_regions(m, area)) if area > 0 else None)
 
     # -- SAM2 image features (for the feature cache's on-disk store) ----------------------------
     def image_features(self, video: Video, t: int) -> dict[str, np.ndarray]:
@@ -407,10 +517,40 @@ class Sam2ClipBackend(Backend):
         sam = self._sam2()
         sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
 
+    def attach_frame_cache(self, cache, prefix: str) -> None:
+        """With ``persist_frame_features``, keep every frame's SAM2 features in ``cache`` (a
+        CacheStore) under ``prefix/<frame hash>``: a frame computed once, by any worker, is
+        never re-encoded. VideoFeatures calls this with its propagator scope."""
+        self._frame_cache = (cache, prefix)
+        if self._sam is not None:
+            self._attach(self._sam.store)
+
+    def _attach(self, store) -> None:
+        if self._frame_cache is None or not self.config["persist_frame_features"]:
+            return
+        cache, prefix = self._frame_cache
+
+        def load(key: str):
+            entry = cache.get(f"{prefix}/{key}")
+            return None if entry is None else store.restore(entry.arrays)
+
+        store.attach(load, lambda key, feats: cache.put(f"{prefix}/{key}", store.export(feats)))
+
+    def drop_features(self) -> None:
+        """Forget every frame's SAM2 features held in memory (the next pass re-encodes)."""
+        if self._sam is not None:
+            self._sam.store.clear()
+
     @property
     def encoder_passes(self) -> int:
-        """SAM2 image-encoder passes run by this instance (frames not found in memory)."""
+        """SAM2 image-encoder passes run by this instance (frames not found in memory or in the
+        persisted frame features)."""
         return self._sam.store.encoded if self._sam is not None else 0
+
+    @property
+    def frames_loaded(self) -> int:
+        """Frames whose SAM2 features came from the persisted frame features."""
+        return self._sam.store.loaded if self._sam is not None else 0
 
     def close(self) -> None:
         self._sam = None
@@ -444,7 +584,7 @@ def _cached_clip_file(name: str, tag: str, tag_cfg: Mapping[str, Any], *, key: s
             if isinstance(found, str):
                 return found
         where = f"the local Hugging Face cache ({constants.HF_HUB_CACHE})"
-        fetch = f"`huggingface-cli download {repo} {filename}`"
+        fetch = f"`hf download {repo} {filename}`"
     else:
         path = Path("~/.cache/clip").expanduser() / os.path.basename(url)
         if path.is_file():
@@ -457,6 +597,49 @@ def _cached_clip_file(name: str, tag: str, tag_cfg: Mapping[str, Any], *, key: s
         f"pretrained='{tag}')\"`) and copy the cache here (HF_HOME / HF_HUB_CACHE point at it), "
         f"or set clip_pretrained or the env var {ENV_CLIP_PRETRAINED} to a local weights file",
         key=key)
+
+
+def _hub_repo(name: str, tag: str) -> str | None:
+    """The Hugging Face repo open_clip fetches ``name``/``tag`` from (None if it has none)."""
+    cfg = _open_clip().get_pretrained_cfg(name, tag) or {}
+    hub = cfg.get("hf_hub", "")
+    return hub.rstrip("/") or None
+
+
+def _schema_source(value: str, *, key: str) -> str:
+    """The local folder of an ``hf-hub:ORG/REPO`` (in the local Hugging Face cache) or
+    ``local-dir:PATH`` CLIP source, which must hold ``open_clip_config.json`` (its model config,
+    QuickGELU and mean/std included); WeightsError otherwise."""
+    schema, _, ident = value.partition(":")
+    if schema == "local-dir":
+        folder = Path(ident).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise WeightsError(f"local-dir: needs a folder holding open_clip_config.json and the "
+                               f"weights (open_clip_model.safetensors or "
+                               f"open_clip_pytorch_model.bin), as `hf download ORG/REPO "
+                               f"--local-dir {folder}` writes", path=folder)
+        return str(folder)
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    found = try_to_load_from_cache(ident, "open_clip_config.json")
+    if not isinstance(found, str):
+        raise WeightsError(f"{value} is not in the local Hugging Face cache "
+                           f"({constants.HF_HUB_CACHE}); on a machine with internet run "
+                           f"`hf download {ident}` and copy the cache here (HF_HOME / "
+                           f"HF_HUB_CACHE point at it)", key=key)
+    return str(Path(found).parent)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding code/ and constants.pkl), as
+    OpenAI's original CLIP files (e.g. ViT-L-14.pt) are."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
 
 
 def _unique(items: list[str]) -> Iterator[str]:
@@ -491,8 +674,21 @@ def _validate(name: str, cfg: Mapping[str, Any]) -> None:
          "image_size", "an integer multiple of 32, at least 128")
     for key in ("min_region_area", "refine_points"):
         need(is_int(cfg[key]) and cfg[key] >= 0, key, "an integer >= 0")
-    for key in ("points_per_side", "points_per_batch"):
-        need(is_int(cfg[key]) and cfg[key] >= 1, key, "an integer >= 1")
+    need(is_int(cfg["points_per_side"]) and cfg["points_per_side"] >= 1, "points_per_side",
+         "an integer >= 1")
+    need(cfg["points_per_batch"] is None or (is_int(cfg["points_per_batch"])
+                                             and cfg["points_per_batch"] >= 1),
+         "points_per_batch", "null or an integer >= 1")
+    for key in ("feature_store_mb", "feature_host_mb"):
+        need(cfg[key] is None or (isinstance(cfg[key], (int, float))
+                                  and not isinstance(cfg[key], bool) and cfg[key] >= 0),
+             key, "null or a number of MB >= 0")
+    for key in ("tf32", "persist_frame_features", "offload_state_to_cpu", "vos_optimized",
+                "compile_image_encoder"):
+        need(isinstance(cfg[key], bool), key, "true or false")
+    need(cfg["clip_pretrained_family"] is None or (isinstance(cfg["clip_pretrained_family"], str)
+                                                   and cfg["clip_pretrained_family"] != ""),
+         "clip_pretrained_family", "null or an open_clip tag (openai, laion2b_s32b_b82k, ...)")
     for key in ("pred_iou_thresh", "stability_score_thresh"):
         need(0.0 <= cfg[key] <= 1.0, key, "a number in [0, 1]")
     need(cfg["clip_blur_sigma"] >= 0, "clip_blur_sigma", "a number >= 0")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,29 +32,40 @@ from sam2.utils.transforms import SAM2Transforms
 
 from lcrp_core.data.model import Video
 from lcrp_core.errors import DataError, WeightsError
-
-#: What the stock ``build_sam2_video_predictor`` sets on top of the YAML config, except
-#: ``fill_hole_area`` (8 there): hole filling needs sam2's ``_C`` extension, which the PyPI wheel
-#: lacks (every frame would warn and skip it); lcrp_core.masks.remove_small_regions replaces it.
-_VIDEO_OVERRIDES = (
-    "++model._target_=sam2.sam2_video_predictor.SAM2VideoPredictor",
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
-    "++model.binarize_mask_from_pts_for_mem_enc=true",
-    "++model.fill_hole_area=0",
-)
+from lcrp_core.masks import PackedTrack
 
 #: Seed of the random weights built with ``random_init`` (the same config gives the same model).
 RANDOM_SEED = 0
 
 
 @contextlib.contextmanager
-def compute_mode(device: str, dtype: str) -> Iterator[None]:
-    """Inference mode, with bf16 autocast on ``device`` when ``dtype == "bf16"``."""
-    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
-                                                enabled=dtype == "bf16"):
+def compute_mode(device: str, dtype: str, *, tf32: bool = False) -> Iterator[None]:
+    """SAM2's compute mode: inference mode, bf16 autocast on ``device`` when ``dtype == "bf16"``,
+    and on CUDA TF32 matmuls and convolutions when ``tf32`` (as SAM2's README runs it); the
+    process's TF32 flags are restored after, so CLIP (run outside) stays in full fp32."""
+    kind = torch.device(device).type
+    with torch.inference_mode(), torch.autocast(kind, dtype=torch.bfloat16,
+                                                enabled=dtype == "bf16"), _tf32(kind == "cuda" and tf32):
         yield
+
+
+@contextlib.contextmanager
+def fp32_mode(device: str) -> Iterator[None]:
+    """CLIP's compute mode: inference mode in full fp32 (no autocast, no TF32): candidate cosine
+    gaps are often below 0.01, and bf16 reorders them."""
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, enabled=False), \
+            _tf32(False):
+        yield
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool) -> Iterator[None]:
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 @contextlib.contextmanager
@@ -65,53 +77,70 @@ def seeded(seed: int = RANDOM_SEED) -> Iterator[None]:
         yield
 
 
-def build_sam2(config_name: str, checkpoint: Path | None, *, image_size: int, device: str,
-               size_name: str, checkpoint_hint: str) -> SAM2VideoPredictor:
-    """The SAM2 video predictor of ``config_name`` (a package-relative Hydra name) at input size
-    ``image_size``, with the weights of ``checkpoint`` or, when None, seeded random weights.
-
-    A checkpoint that is unreadable or does not match the config raises WeightsError naming the
-    file and ``checkpoint_hint`` (how to get the right one)."""
-    import sam2  # noqa: F401  (initialises Hydra's config module)
-    from hydra import compose
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    cfg = compose(config_name=config_name,
-                  overrides=[*_VIDEO_OVERRIDES, f"++model.image_size={image_size}"])
-    OmegaConf.resolve(cfg)
-    if checkpoint is None:
-        with seeded():
-            model = instantiate(cfg.model, _recursive_=True)
-    else:
-        model = instantiate(cfg.model, _recursive_=True)
-        _load_checkpoint(model, checkpoint, size_name=size_name, hint=checkpoint_hint)
-    return model.to(device).eval()
+#: Hiera trunk signature (patch-embedding width, number of blocks) → model_size
+HIERA_SIZES: dict[tuple[int, int], str] = {(96, 12): "tiny", (96, 16): "small",
+                                           (112, 24): "base_plus", (144, 48): "large"}
+#: Keys only SAM2.1 checkpoints hold (object-pointer temporal projection, no-object embedding)
+SAM21_KEYS = ("obj_ptr_tpos_proj.weight", "no_obj_embed_spatial")
 
 
-def _load_checkpoint(model: torch.nn.Module, path: Path, *, size_name: str, hint: str) -> None:
+def inspect_checkpoint(path: Path) -> tuple[str, str]:
+    """(release "2.0" | "2.1", model_size) of a SAM2 checkpoint, from its keys and tensor shapes
+    alone (memory-mapped, nothing built: well under a second even for the large model).
+    WeightsError when the file is not a readable SAM2 checkpoint."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise WeightsError(f"not a readable SAM2 checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); {hint}",
-                           path=path) from exc
-    if not isinstance(blob, Mapping) or not isinstance(blob.get("model"), Mapping):
-        raise WeightsError(f"not a SAM2 checkpoint (expected a mapping with a 'model' state "
-                           f"dict); {hint}", path=path)
-    state, own = blob["model"], model.state_dict()
-    problems = {
-        "Missing key(s)": [k for k in own if k not in state],
-        "Unexpected key(s)": [k for k in state if k not in own],
-        "Size mismatch": [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-                          if k in state and tuple(state[k].shape) != tuple(v.shape)],
-    }
-    if any(problems.values()):
-        found = "; ".join(f"{what} ({len(keys)}): {', '.join(keys[:3])}"
-                          + (", ..." if len(keys) > 3 else "")
-                          for what, keys in problems.items() if keys)
-        raise WeightsError(f"does not match model_size={size_name} ({found}); {hint}", path=path)
-    model.load_state_dict(state)
+        try:  # older torch.save formats cannot be memory-mapped
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            raise WeightsError(f"not a readable SAM2 checkpoint ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                               path=path) from exc
+    state = blob.get("model") if isinstance(blob, Mapping) else None
+    patch = state.get("image_encoder.trunk.patch_embed.proj.weight") if isinstance(state, Mapping) else None
+    if patch is None:
+        raise WeightsError("not a SAM2 checkpoint (expected a mapping with a 'model' state dict "
+                           "holding image_encoder.trunk.*, as the official sam2/sam2.1 files do)",
+                           path=path)
+    blocks = {int(k.split(".")[3]) for k in state if k.startswith("image_encoder.trunk.blocks.")}
+    signature = (int(patch.shape[0]), max(blocks) + 1 if blocks else 0)
+    size = HIERA_SIZES.get(signature)
+    if size is None:
+        raise WeightsError(f"a SAM2 checkpoint of no known size (Hiera width {signature[0]}, "
+                           f"{signature[1]} blocks; known: tiny, small, base_plus, large)", path=path)
+    return ("2.1" if all(k in state for k in SAM21_KEYS) else "2.0"), size
+
+
+def build_sam2(config_name: str, checkpoint: Path | None, *, image_size: int, device: str,
+               vos_optimized: bool = False, compile_image_encoder: bool = False) -> SAM2VideoPredictor:
+    """The SAM2 video predictor of ``config_name`` (a package-relative Hydra name) at input size
+    ``image_size``, built by sam2's public ``build_sam2_video_predictor`` (its post-processing
+    settings included) with the weights of ``checkpoint`` or, when None, seeded random weights.
+
+    Hole filling (``fill_hole_area``, 8 in the builder) needs sam2's ``_C`` extension, which the
+    PyPI wheel lacks (every frame would warn and skip it): it is set to 0 after building, and
+    lcrp_core.masks.remove_small_regions replaces it. A checkpoint that does not load raises
+    WeightsError naming the file (callers check its size and release first)."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    overrides = [f"++model.image_size={image_size}"]
+    if compile_image_encoder and not vos_optimized:
+        overrides.append("++model.compile_image_encoder=true")
+    kwargs = dict(ckpt_path=None if checkpoint is None else str(checkpoint), device="cpu",
+                  hydra_overrides_extra=overrides, vos_optimized=vos_optimized)
+    try:
+        if checkpoint is None:
+            with seeded():
+                model = build_sam2_video_predictor(config_name, **kwargs)
+        else:
+            model = build_sam2_video_predictor(config_name, **kwargs)
+    except RuntimeError as exc:   # from load_state_dict: missing, unexpected or mis-sized keys
+        first = " ".join(str(exc).split())[:400] or "see the log above"
+        raise WeightsError(f"the checkpoint does not load into {config_name} ({first})",
+                           path=checkpoint) from exc
+    model.fill_hole_area = 0
+    return model.to(device).eval()
 
 
 def frame_key(frame: np.ndarray) -> str:
@@ -122,25 +151,70 @@ def frame_key(frame: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def device_memory_bytes(device: str) -> int:
+    """Free memory of ``device`` now: CUDA's free bytes, else the host's available bytes."""
+    if torch.device(device).type == "cuda":
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    return host_memory_bytes()
+
+
+def host_memory_bytes() -> int:
+    """Available host memory (Linux: /proc/meminfo MemAvailable; else physical pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _nbytes(feats: list[torch.Tensor]) -> int:
+    return sum(f.numel() * f.element_size() for f in feats)
+
+
 class FeatureStore:
-    """SAM2 backbone features per frame, keyed by frame content, least recently used dropped
-    beyond ``capacity`` frames.
+    """SAM2 backbone features per frame, keyed by frame content, in two tiers bounded in bytes:
+    ``max_bytes`` on the model's device and, on a GPU, ``host_bytes`` of host memory that the
+    least recently used frames move to when the device tier is full (moved back on use, not
+    re-encoded); beyond both, the least recently used frames are dropped. On the CPU the device
+    tier is host memory and ``host_bytes`` is ignored.
+
+    ``loader(key)`` / ``saver(key, feats)`` (see :meth:`attach`) let a persistent cache serve a
+    miss before the encoder runs and keep what it computes.
 
     A frame's features are the model's ``backbone_fpn`` after ``forward_image`` (three levels:
-    1×C0×S/4×S/4, 1×C1×S/8×S/8, 1×256×S/16×S/16 for input size S; ~16 MB per frame in fp32);
-    the position encodings depend only on the shapes and are computed once and shared.
+    1×C0×S/4×S/4, 1×C1×S/8×S/8, 1×256×S/16×S/16 for input size S; ~16 MB per frame in fp32 at
+    S = 1024); the position encodings depend only on the shapes and are computed once and shared.
+    Counters: ``encoded`` (encoder passes), ``loaded`` (frames served by the loader),
+    ``offloaded`` / ``restored`` (frames moved to the host tier and back).
     """
 
-    def __init__(self, model: SAM2VideoPredictor, *, capacity: int):
+    def __init__(self, model: SAM2VideoPredictor, *, max_bytes: int, host_bytes: int = 0):
         self.model = model
-        self.capacity = capacity
+        self.max_bytes = max_bytes
+        on_gpu = torch.device(model.device).type != "cpu"
+        self.host_bytes = host_bytes if on_gpu else 0
         self.transforms = SAM2Transforms(resolution=model.image_size, mask_threshold=0.0)
-        self.encoded = 0  # encoder passes run (frames whose features were not in the store)
+        self.encoded = self.loaded = self.offloaded = self.restored = 0
         self._lru: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
+        self._host: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
+        self._bytes = self._host_used = 0
         self._pos: list[torch.Tensor] | None = None
+        self._loader = self._saver = None
+
+    def attach(self, loader, saver) -> None:
+        """``loader(key) -> list[Tensor] | None`` and ``saver(key, feats)``: a persistent tier."""
+        self._loader, self._saver = loader, saver
 
     def clear(self) -> None:
         self._lru.clear()
+        self._host.clear()
+        self._bytes = self._host_used = 0
+
+    def __len__(self) -> int:
+        return len(self._lru) + len(self._host)
 
     def image_tensor(self, frame: np.ndarray) -> torch.Tensor:
         """3×S×S float32: the frame resized and normalised as SAM2ImagePredictor does."""
@@ -149,28 +223,51 @@ class FeatureStore:
     def fpn(self, frame: np.ndarray, key: str | None = None) -> list[torch.Tensor]:
         """The frame's backbone features (computed on a miss); ``key`` = frame_key(frame)."""
         key = key or frame_key(frame)
-        feats = self._lru.get(key)
+        feats = self.cached(key)
+        if feats is None and self._loader is not None:
+            feats = self._loader(key)
+            if feats is not None:
+                self.loaded += 1
+                self.put(key, feats)
         if feats is None:
             image = self.image_tensor(frame)[None].to(self.model.device)
             feats = list(self.model.forward_image(image)["backbone_fpn"])
             self.encoded += 1
             self.put(key, feats)
-        else:
-            self._lru.move_to_end(key)
+            if self._saver is not None:
+                self._saver(key, feats)
         return feats
 
     def cached(self, key: str) -> list[torch.Tensor] | None:
-        """Features under ``key`` if present (no computation)."""
+        """Features under ``key`` if held in either tier (no computation), on the device."""
         feats = self._lru.get(key)
         if feats is not None:
             self._lru.move_to_end(key)
+            return feats
+        feats = self._host.pop(key, None)
+        if feats is None:
+            return None
+        self._host_used -= _nbytes(feats)
+        feats = [f.to(self.model.device, non_blocking=True) for f in feats]
+        self.restored += 1
+        self.put(key, feats)
         return feats
 
     def put(self, key: str, feats: list[torch.Tensor]) -> None:
+        if key in self._lru:
+            self._bytes -= _nbytes(self._lru.pop(key))
         self._lru[key] = feats
-        self._lru.move_to_end(key)
-        while len(self._lru) > self.capacity:
-            self._lru.popitem(last=False)
+        self._bytes += _nbytes(feats)
+        while self._bytes > self.max_bytes and len(self._lru) > 1:
+            old_key, old = self._lru.popitem(last=False)
+            size = _nbytes(old)
+            self._bytes -= size
+            if self.host_bytes >= size:
+                self._host[old_key] = [f.to("cpu") for f in old]
+                self._host_used += size
+                self.offloaded += 1
+                while self._host_used > self.host_bytes:
+                    self._host_used -= _nbytes(self._host.popitem(last=False)[1])
 
     def backbone_out(self, feats: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
         """The ``backbone_out`` mapping sam2 expects (``backbone_fpn`` and ``vision_pos_enc``)."""
@@ -289,20 +386,22 @@ class AllFrameFeatures:
 
 
 def new_inference_state(model: SAM2VideoPredictor, video: Video, store: FeatureStore, *,
-                        all_frame_cache: bool) -> dict:
+                        all_frame_cache: bool, offload_state_to_cpu: bool = False) -> dict:
     """The inference state ``SAM2VideoPredictor.init_state`` builds (same keys), for the video's
-    in-memory frames; ``all_frame_cache=False`` keeps the stock one-frame feature cache."""
+    in-memory frames; ``all_frame_cache=False`` keeps the stock one-frame feature cache;
+    ``offload_state_to_cpu`` keeps the tracking state (memory features, masks) in host memory,
+    as ``init_state(offload_state_to_cpu=True)`` does."""
     device = model.device
     height, width = video.size
     return {
         "images": VideoFrames(video, store),
         "num_frames": len(video),
         "offload_video_to_cpu": False,
-        "offload_state_to_cpu": False,
+        "offload_state_to_cpu": offload_state_to_cpu,
         "video_height": height,
         "video_width": width,
         "device": device,
-        "storage_device": device,
+        "storage_device": torch.device("cpu") if offload_state_to_cpu else device,
         "point_inputs_per_obj": {},
         "mask_inputs_per_obj": {},
         "cached_features": AllFrameFeatures(video, store) if all_frame_cache else {},
@@ -316,17 +415,22 @@ def new_inference_state(model: SAM2VideoPredictor, video: Video, store: FeatureS
     }
 
 
-def track(model: SAM2VideoPredictor, state: dict, t: int, seeds: np.ndarray) -> np.ndarray:
-    """Seeds S×H×W bool on frame t → tracks S×T×H×W bool (mask logits > 0 at video size).
+def track(model: SAM2VideoPredictor, state: dict, t: int, seeds: np.ndarray,
+          clean=None) -> list[PackedTrack]:
+    """Seeds S×H×W bool on frame t → S PackedTracks (mask logits > 0 at video size), each frame
+    passed through ``clean`` (H×W → H×W bool) if given and packed as it arrives: host memory
+    holds one S×H×W frame, not S×T×H×W.
 
     Each seed is its own ``obj_id``; one forward pass t → T−1 and one backward pass t → 0
     (``reverse=True``) propagate all of them."""
     for obj_id, seed in enumerate(seeds):
         model.add_new_mask(state, frame_idx=t, obj_id=obj_id, mask=torch.from_numpy(seed))
-    out = np.zeros((len(seeds), state["num_frames"], *seeds.shape[1:]), dtype=bool)
+    out = [PackedTrack.empty(state["num_frames"], seeds.shape[1:]) for _ in seeds]
     # sam2 draws its own "propagate in video" bar on every pass; extraction and sweeps draw theirs
     with mock.patch.object(sam2_video_predictor, "tqdm", lambda frames, **_: frames):
         for reverse in (False, True):
             for f, _, logits in model.propagate_in_video(state, start_frame_idx=t, reverse=reverse):
-                out[:, f] = (logits[:, 0] > 0.0).cpu().numpy()
+                masks = (logits[:, 0] > 0.0).cpu().numpy()
+                for s, mask in enumerate(masks):
+                    out[s].set_frame(f, clean(mask) if clean is not None else mask)
     return out

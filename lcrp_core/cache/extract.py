@@ -172,6 +172,47 @@ def run_on_devices(job, devices: Sequence[str], pending: Sequence[str], bar, mer
         raise LcrpError(f"a worker failed: {errors[0]}")
 
 
+@dataclass(frozen=True)
+class CacheStatus:
+    """Which videos of a dataset the feature cache holds for one backend config."""
+
+    scope: CacheScope
+    videos: int
+    missing: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The cache key printed by ``lcrp extract`` and ``lcrp sweep run``: the features scope
+        (``<dataset key>/<backend>-<config hash>-v<versions hash>``)."""
+        return self.scope.features
+
+
+def cache_status(dataset, backend, cache_dir: str | Path) -> CacheStatus:
+    """The cache key of (dataset, backend config) and the videos not extracted under it; builds
+    no model and reads only the completion markers."""
+    store = CacheStore(cache_dir)
+    scope = CacheScope.of(dataset, backend)
+    missing = tuple(v.name for v in dataset
+                    if not VideoFeatures(v, backend, store, scope).is_extracted())
+    return CacheStatus(scope, len(dataset), missing)
+
+
+def extract_command(*, dataset: str, root: str, split: str | None, backend: str,
+                    backend_config: str | None, cache_dir: str, devices: Sequence[str],
+                    videos: Sequence[str] | None = None) -> str:
+    """The ``lcrp extract`` command line that fills the cache a sweep reads."""
+    parts = ["lcrp extract", f"--dataset {dataset}", f"--root {root}"]
+    if split:
+        parts.append(f"--split {split}")
+    if videos:
+        parts.append(f"--videos {','.join(videos)}")
+    parts.append(f"--backend {backend}")
+    if backend_config:
+        parts.append(f"--backend-config {backend_config}")
+    parts += [f"--cache-dir {cache_dir}", f"--devices {','.join(devices)}"]
+    return " ".join(parts)
+
+
 def cache_summary(root: str | Path) -> list[dict[str, Any]]:
     """Size and entry count per (dataset, backend scope) under the cache root."""
     root = Path(root)

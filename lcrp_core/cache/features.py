@@ -8,6 +8,8 @@ Cache layout under the cache root (each file a checksummed entry, see store.py):
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/tracks/<t>-<seed hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/refine/<t>-<mask hash>.lcrp
     <dataset key>/<backend>-p<propagator hash>-v<versions hash>/<video>/{core,path}/<digest>.lcrp
+    <dataset key>/<backend>-p<propagator hash>-v<versions hash>/_frames/<frame hash>.lcrp
+        (sam2-clip with persist_frame_features: a frame's SAM2 features, keyed by its pixels)
 
 Tracks and refinements are content-addressed by (video, frame, seed-mask hash, propagator
 config): every trial that picks the same seed mask shares them, and config keys that only
@@ -27,7 +29,7 @@ import numpy as np
 from lcrp_core.backends.base import Backend, Proposals, config_hash
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data.model import Dataset, Video
-from lcrp_core.masks import mask_hash, pack_masks, unpack_masks
+from lcrp_core.masks import PackedTrack, mask_hash, pack_masks, unpack_masks
 from lcrp_core.versions import package_versions
 
 
@@ -141,6 +143,11 @@ class VideoFeatures:
     counters: Counters = field(default_factory=Counters)
     memo: Memo = field(default_factory=Memo, repr=False)
 
+    def __post_init__(self) -> None:
+        attach = getattr(self.backend, "attach_frame_cache", None)
+        if attach is not None and self.store is not None:   # sam2-clip's persisted frame features
+            attach(self.store, f"{self.scope.tracks}/_frames")
+
     @property
     def num_frames(self) -> int:
         return len(self.video)
@@ -153,16 +160,24 @@ class VideoFeatures:
         if key in self.memo:
             return self.memo[key]
         entry = self.store.get(key) if self.store is not None else None
+        if entry is None and self.store is not None:
+            with self.store.claim(key):          # another worker may be computing it
+                entry = self.store.get(key)
+                if entry is None:
+                    value = self._compute(key, compute, encode, counter)
+        elif entry is None:
+            value = self._compute(key, compute, encode, counter)
         if entry is not None:
             value = decode(entry.arrays, entry.meta)
             setattr(self.counters, f"{counter}_loaded", getattr(self.counters, f"{counter}_loaded") + 1)
-        else:
-            value = compute()
-            if self.store is not None:
-                self.store.put(key, *encode(value))
-            setattr(self.counters, f"{counter}_computed",
-                    getattr(self.counters, f"{counter}_computed") + 1)
         self.memo[key] = value
+        return value
+
+    def _compute(self, key: str, compute, encode, counter: str):
+        value = compute()
+        if self.store is not None:
+            self.store.put(key, *encode(value))
+        setattr(self.counters, f"{counter}_computed", getattr(self.counters, f"{counter}_computed") + 1)
         return value
 
     def proposals(self, t: int) -> Proposals:
@@ -198,31 +213,50 @@ class VideoFeatures:
             lambda: np.asarray(self.backend.refine(self.video, t, mask), dtype=bool),
             lambda m: (pack_masks(m), {}), lambda a, m: unpack_masks(a), "refines")
 
-    def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
-        """Tracks S×T×H×W of ``seeds`` on frame t; the seeds not cached yet share one backend pass."""
+    def packed_tracks(self, t: int, seeds: Sequence[np.ndarray]) -> list[PackedTrack]:
+        """Tracks of ``seeds`` (H×W bool) on frame t, kept packed (PackedTrack: one frame
+        unpacked at a time); the seeds not cached yet share one backend pass."""
         keys = [self._key(self.scope.tracks, "tracks", f"{t:05d}-{mask_hash(s)}") for s in seeds]
         self.counters.tracks_requested += len(keys)
-        found: dict[str, np.ndarray] = {}
+        found: dict[str, PackedTrack] = {}
         for key in dict.fromkeys(keys):
             if key in self.memo:
-                found[key] = unpack_masks(self.memo[key])
+                found[key] = PackedTrack.from_payload(self.memo[key])
             elif self.store is not None and (entry := self.store.get(key)) is not None:
                 self.memo[key] = entry.arrays
-                found[key] = unpack_masks(entry.arrays)
+                found[key] = PackedTrack.from_payload(entry.arrays)
                 self.counters.tracks_loaded += 1
         todo = [key for key in dict.fromkeys(keys) if key not in found]
+        if todo and self.store is not None:
+            with self.store.claim(todo):         # another worker may be propagating them
+                self._propagate(t, keys, seeds, todo, found)
+        elif todo:
+            self._propagate(t, keys, seeds, todo, found)
+        return [found[k] for k in keys]
+
+    def _propagate(self, t, keys, seeds, todo, found) -> None:
+        if self.store is not None:               # written while this worker waited for its claim
+            for key in list(todo):
+                if (entry := self.store.get(key)) is not None:
+                    self.memo[key] = entry.arrays
+                    found[key] = PackedTrack.from_payload(entry.arrays)
+                    self.counters.tracks_loaded += 1
+                    todo.remove(key)
         if todo:
             seed_of = dict(zip(keys, seeds, strict=True))
-            tracks = np.asarray(self.backend.propagate(self.video, t, np.stack([seed_of[k] for k in todo])),
-                                dtype=bool)
+            tracks = self.backend.propagate_packed(self.video, t,
+                                                   np.stack([seed_of[k] for k in todo]))
             self.counters.propagation_passes += 1
             for key, track in zip(todo, tracks, strict=True):
                 found[key] = track
-                self.memo[key] = packed = pack_masks(track)
+                self.memo[key] = payload = track.to_payload()
                 if self.store is not None:
-                    self.store.put(key, packed, {"frame": t})
+                    self.store.put(key, payload, {"frame": t})
                 self.counters.tracks_computed += 1
-        return np.stack([found[k] for k in keys])
+
+    def tracks(self, t: int, seeds: Sequence[np.ndarray]) -> np.ndarray:
+        """Tracks S×T×H×W bool of ``seeds`` on frame t (unpacked ``packed_tracks``)."""
+        return np.stack([p.unpack() for p in self.packed_tracks(t, seeds)])
 
     # -- extraction ----------------------------------------------------------------------------
     def is_extracted(self) -> bool:

@@ -13,11 +13,12 @@ fails that check and is treated as corrupt like a bad checksum.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ from typing import Any
 import numpy as np
 
 from lcrp_core.data.io import atomic_open
+
+try:
+    import fcntl
+except ImportError:  # Windows: no claims (one worker per cache there)
+    fcntl = None
 
 log = logging.getLogger("lcrp.cache")
 
@@ -103,6 +109,30 @@ class CacheStore:
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}{SUFFIX}"
+
+    @contextlib.contextmanager
+    def claim(self, keys: str | Sequence[str]) -> Iterator[None]:
+        """Hold an exclusive lock per key (``fcntl.flock`` on ``_locks/<hash>.lock``, taken in
+        sorted order) while the block runs: two workers that miss the same entries compute them
+        once — the second waits, then finds them written. A no-op where flock is unavailable;
+        across machines it needs a file system with working flock (local disks, most NFSv4)."""
+        keys = sorted({keys} if isinstance(keys, str) else set(keys))
+        if fcntl is None or not keys:
+            yield
+            return
+        locks = self.root / "_locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        handles = []
+        try:
+            for key in keys:
+                fh = open(locks / f"{hashlib.sha1(key.encode()).hexdigest()}.lock", "a+b")
+                handles.append(fh)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            for fh in reversed(handles):
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                fh.close()
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

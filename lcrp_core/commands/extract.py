@@ -46,7 +46,12 @@ def run(args) -> int:
                      videos=tuple(args.videos.split(",")) if args.videos else None)
     if args.submit:
         return _submit(args, job)
-    report = extract(job, parse_devices(args.devices), progress=not args.quiet)
+    devices = parse_devices(args.devices)
+    ds, backend, _, scope = job.open("cpu")          # index only: no model is built here
+    print(f"cache key: {scope.features} (tracks: {scope.tracks}) under {args.cache_dir}",
+          flush=True)
+    del ds, backend
+    report = extract(job, devices, progress=not args.quiet)
     log.info("extract: %d videos extracted (%d frames), %d already cached -> %s/%s",
              report.videos_done, report.frames, report.videos_skipped, args.cache_dir, report.scope)
     return 0

@@ -30,6 +30,9 @@ def register(sub, common) -> None:
     r.add_argument("--workers", type=int, help="worker processes (default: one per device slot; "
                                                "more are spread round-robin over the slots)")
     r.add_argument("--root", help="dataset root (overrides the spec's dataset.root)")
+    r.add_argument("--backend-config", metavar="FILE",
+                   help="backend config (YAML) replacing the spec's backend config, e.g. the one "
+                        "`lcrp extract --backend-config FILE` filled the cache with")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=run)
 
@@ -107,12 +110,54 @@ def run(args) -> int:
     _optuna_logs(args)
     spec = load_spec_with(args)
     spec = spec.with_devices(_devices(args, spec.devices))
+    if args.backend_config:
+        spec = _with_backend_config(spec, args.backend_config)
+    _announce_cache(spec)
     with storage_errors(spec.storage):
         result = run_sweep(spec, workers=args.workers,
                            progress=not (args.quiet or args.no_progress), verbose=args.verbose)
     print(format_status(result.status))
     print(f"  {result.computed} trial(s) computed by this run")
     return _exit_code(result.status)
+
+
+def _with_backend_config(spec, path: str):
+    """``spec`` with its backend config replaced by the file's (``--backend-config``)."""
+    from dataclasses import replace
+
+    from lcrp_core.backends.base import backend_class, load_backend_config, resolve_config
+    from lcrp_core.sweep.spec import BackendSpec
+
+    config = resolve_config("--backend-config", backend_class(spec.backend.name).defaults,
+                            load_backend_config(path))
+    return replace(spec, backend=BackendSpec(spec.backend.name, config, spec.backend.random_init,
+                                             path))
+
+
+def _announce_cache(spec) -> None:
+    """Print the cache key the sweep's workers read; say so when the cache lacks the features
+    of some videos (trials would extract them, slowly), with the `lcrp extract` that fills it."""
+    from lcrp_core.backends.base import create_backend
+    from lcrp_core.cache.extract import cache_status, extract_command
+    from lcrp_core.data import load_dataset
+
+    ds = load_dataset(spec.dataset.kind, spec.dataset.root, spec.dataset.split,
+                      videos=spec.dataset.videos)
+    backend = create_backend(spec.backend.name, spec.backend.config,
+                             random_init=spec.backend.random_init)
+    status = cache_status(ds, backend, spec.cache_dir)
+    print(f"cache key: {status.key} under {spec.cache_dir} "
+          f"({status.videos - len(status.missing)} of {status.videos} videos extracted)", flush=True)
+    if status.missing:
+        command = extract_command(
+            dataset=spec.dataset.kind, root=spec.dataset.root, split=spec.dataset.split,
+            backend=spec.backend.name, backend_config=spec.backend.config_file,
+            cache_dir=spec.cache_dir, devices=spec.devices, videos=spec.dataset.videos)
+        if spec.backend.random_init:
+            command += " --random-init"
+        log.warning("the feature cache %s holds no features for %d of %d videos (e.g. %s): trials "
+                    "will extract them inside their timing; fill it first with:\n    %s",
+                    status.key, len(status.missing), status.videos, status.missing[0], command)
 
 
 def worker(args) -> int:

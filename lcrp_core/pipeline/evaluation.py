@@ -27,7 +27,7 @@ from lcrp_core.errors import ConfigError
 from lcrp_core.masks import mask_hash
 from lcrp_core.metrics import Evaluator, Summary
 from lcrp_core.pipeline.params import Params
-from lcrp_core.pipeline.stages import path, seed
+from lcrp_core.pipeline.stages import path, sample_frames, seed
 
 #: Protocols a pipeline evaluation can be scored with (davis-semi needs per-object seeds).
 PIPELINE_PROTOCOLS = ("per-expression", "davis-unsupervised")
@@ -46,6 +46,14 @@ class EvalResult:
     cache_key: str
     params: Params
     texts: dict[str, str] = field(default_factory=dict)  # {"<video>/<exp_id>": sentence}
+    expressions: int = 0
+    no_anchor_expressions: int = 0     # no proposal on any of Locate's frames: empty masks
+    no_proposal_frames: int = 0        # Locate's sampled frames (per video) with no proposal
+
+    @property
+    def mostly_unanchored(self) -> bool:
+        """More than half of the expressions had no anchor (flagged in reports and status)."""
+        return self.expressions > 0 and self.no_anchor_expressions > self.expressions / 2
 
     def __getattr__(self, name: str) -> Any:
         if name in _SCORE_FIELDS:
@@ -66,7 +74,9 @@ class EvalResult:
         """The scores part of a trial's user_attrs (docs/trial-schema.md)."""
         attrs: dict[str, Any] = {name: float(getattr(self.summary, name)) for name in _SCORE_FIELDS}
         attrs.update(per_video=self.per_video, per_expression=self.per_expression,
-                     frames=self.frames, cache_key=self.cache_key)
+                     frames=self.frames, cache_key=self.cache_key, expressions=self.expressions,
+                     no_anchor_expressions=self.no_anchor_expressions,
+                     no_proposal_frames=self.no_proposal_frames)
         return attrs
 
 
@@ -109,27 +119,36 @@ class EvalContext:
         runs Path and the metrics even for decisions scored before (for benchmarks)."""
         start, before = time.perf_counter(), self.counters.copy()
         scores, frames, texts = [], 0, {}
+        misses = {"expressions": 0, "no_anchor": 0, "no_proposal": 0}
         for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
                                           disable=not progress, leave=False)):
-            score = self._score_video(self.features(video), params, reuse_scores)
+            score = self._score_video(self.features(video), params, reuse_scores, misses)
             scores.append(score)
             texts.update({f"{video.name}/{exp_id}": e.text for exp_id, e in video.expressions.items()})
             frames += len(video) * len(video.expressions)
             if on_video is not None:
                 on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
-                          self.counters - before, self.scope.features, params, texts)
+                          self.counters - before, self.scope.features, params, texts,
+                          misses["expressions"], misses["no_anchor"], misses["no_proposal"])
 
     def predict(self, video, params: Params) -> dict[str, np.ndarray]:
         """Every expression's T×H×W bool masks for one video (what a trial scores)."""
         feats = self.features(video)
         return _paths(feats, _decisions(feats, params), params)
 
-    def _score_video(self, feats: VideoFeatures, params: Params, reuse: bool):
+    def _score_video(self, feats: VideoFeatures, params: Params, reuse: bool,
+                     misses: dict[str, int]):
         """Score one video; Path and the metrics run only for a set of decisions not seen before
-        (Path's output depends only on the anchor frame, the refined mask and δ)."""
+        (Path's output depends only on the anchor frame, the refined mask and δ). ``misses``
+        counts expressions, those without an anchor, and sampled frames without a proposal."""
         video = feats.video
         decisions = _decisions(feats, params)
+        misses["expressions"] += len(decisions)
+        misses["no_anchor"] += sum(mask is None for mask, _ in decisions.values())
+        if decisions:
+            misses["no_proposal"] += sum(len(feats.proposals(int(t))) == 0
+                                         for t in sample_frames(len(video), params.num_frames))
         key = (video.name, params.min_region_frac,
                tuple((exp_id, trace.frame, None if mask is None else mask_hash(mask))
                      for exp_id, (mask, trace) in decisions.items()))

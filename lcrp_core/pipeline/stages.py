@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from lcrp_core.masks import (
-    bbox_xyxy,
+    PackedTrack,
     iou,
     mask_hash,
-    pack_masks,
+    packed_pair_counts,
     remove_small_regions,
     unpack_masks,
 )
@@ -90,28 +90,33 @@ def temporal_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(_pairwise_tiou([a, b])[0, 1])
 
 
+def _packed(track) -> PackedTrack:
+    return track if isinstance(track, PackedTrack) else PackedTrack.from_masks(track)
+
+
 def _pairwise_tiou(tracks) -> np.ndarray:
-    """K×K temporal IoU, counted inside each pair's joint footprint (the box holding both
-    tracks on every frame): pixels outside it are empty in both and change nothing."""
-    k = len(tracks)
-    footprints = [t.any(axis=0) for t in tracks]
-    out = np.eye(k)
-    for i in range(k):
-        for j in range(i + 1, k):
-            box = bbox_xyxy(footprints[i] | footprints[j])
-            if box is None:
-                out[i, j] = out[j, i] = 1.0
-                continue
-            x0, y0, x1, y1 = box
-            a, b = tracks[i][:, y0:y1, x0:x1], tracks[j][:, y0:y1, x0:x1]
-            inter = np.count_nonzero(a & b, axis=(1, 2))
-            union = np.count_nonzero(a | b, axis=(1, 2))
-            out[i, j] = out[j, i] = np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1)))
+    """K×K temporal IoU of K tracks (T×H×W bool arrays or PackedTracks), computed frame by frame
+    on packed bits: memory grows with K packed frames, never with K×T×H×W."""
+    packed = [_packed(t) for t in tracks]
+    k = len(packed)
+    if k < 2:
+        return np.eye(k)
+    num_frames = len(packed[0])
+    total = np.zeros((k, k))
+    for t in range(num_frames):
+        rows = np.stack([p.bits[t] for p in packed])          # K×B packed frame t
+        for i in range(k - 1):
+            inter, union = packed_pair_counts(rows[i], rows[i + 1:])
+            total[i, i + 1:] += np.where(union == 0, 1.0, inter / np.maximum(union, 1))
+    out = total / max(num_frames, 1)
+    out = out + out.T
+    np.fill_diagonal(out, 1.0)
     return out
 
 
-def support_scores(scores: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-    """(K,) score-weighted mean temporal IoU of each track with the other K−1 (0 when K=1)."""
+def support_scores(scores: np.ndarray, tracks) -> np.ndarray:
+    """(K,) score-weighted mean temporal IoU of each track with the other K−1 (0 when K=1);
+    ``tracks``: K T×H×W bool tracks (an array) or PackedTracks."""
     k = len(scores)
     if k == 1:
         return np.zeros(1)
@@ -121,17 +126,19 @@ def support_scores(scores: np.ndarray, tracks: np.ndarray) -> np.ndarray:
 
 
 def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
-    """Core's anchor among the K best candidates (None when there are no candidates)."""
+    """Core's anchor among the K best candidates (None when there are no candidates). The K
+    tracks stay packed (``feats.packed_tracks``) and support is computed frame by frame."""
     top = candidates[:params.top_k]
     if not top:
         return None
     scores = np.array([c.score for c in top])
 
     def choose() -> dict[str, np.ndarray]:
-        tracks = np.empty((len(top), feats.num_frames, *top[0].mask.shape), dtype=bool)
+        tracks: list[PackedTrack | None] = [None] * len(top)
         for t in sorted({c.frame for c in top}):
             idx = [i for i, c in enumerate(top) if c.frame == t]
-            tracks[idx] = feats.tracks(t, [top[i].mask for i in idx])
+            for i, track in zip(idx, feats.packed_tracks(t, [top[i].mask for i in idx]), strict=True):
+                tracks[i] = track
         support = support_scores(scores, tracks)
         best = int(np.argmax(scores + params.support_weight * support))
         return {"best": np.array(best), "support": np.array(support[best])}
@@ -162,14 +169,15 @@ def refine(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
 
 
 def path(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
-    """The refined anchor propagated over every frame, δ-filtered: T×H×W bool."""
+    """The refined anchor propagated over every frame, δ-filtered: T×H×W bool (the track stays
+    packed and is filtered one frame at a time)."""
     area = min_region_area(params, mask.shape)
 
     def propagate() -> dict[str, np.ndarray]:
-        track = feats.tracks(frame, [mask])[0]
+        track = feats.packed_tracks(frame, [mask])[0]
         if area > 0:
-            track = np.stack([remove_small_regions(m, area) for m in track])
-        return pack_masks(track)
+            track = track.map_frames(lambda m: remove_small_regions(m, area))
+        return track.to_payload()
 
     return unpack_masks(feats.derived("path", (frame, mask_hash(mask), area), propagate))
 

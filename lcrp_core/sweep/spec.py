@@ -62,6 +62,7 @@ class BackendSpec:
     name: str
     config: dict[str, Any]
     random_init: bool
+    config_file: str | None = None   # where ``config`` was read from (for messages only)
 
 
 @dataclass(frozen=True)
@@ -482,7 +483,8 @@ class _Parser:
             cls = backend_class(name)
         except ConfigError as exc:
             raise self.fail("backend.name", _message(exc)) from exc
-        return BackendSpec(name, resolve_config(where, cls.defaults, dict(config)), random_init)
+        return BackendSpec(name, resolve_config(where, cls.defaults, dict(config)), random_init,
+                           be.get("config_file"))
 
     def base(self, value: Any) -> tuple[str | None, Params]:
         raw = self.mapping({"preset": value} if isinstance(value, str) else value, "base",

@@ -48,6 +48,9 @@ class StudyStatus:
     #: were interrupted (Ctrl-C, SIGTERM, a cancelled job: no retry used)
     requeued: int = 0
     interrupted: int = 0
+    #: completed trials' (number, expressions without an anchor, expressions, frames without a
+    #: proposal), for the trials where any expression had no anchor
+    unanchored: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -104,6 +107,9 @@ def study_status(queue: SweepQueue) -> StudyStatus:
     if walls:
         status.mean_wall_s = sum(walls) / len(walls)
     complete = queue.trials(TrialState.COMPLETE)
+    status.unanchored = [(t.number, t.user_attrs["no_anchor_expressions"],
+                          t.user_attrs.get("expressions", 0), t.user_attrs.get("no_proposal_frames", 0))
+                         for t in complete if t.user_attrs.get("no_anchor_expressions")]
     if complete:
         best = max(complete, key=lambda t: t.value)
         status.best_value = best.value
@@ -160,6 +166,10 @@ def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str
                      f"{r.device}{since}{gone}")
     for unit, error in status.failed.items():
         lines.append(f"  failed {unit}: {error}")
+    for number, none, total, frames in status.unanchored:
+        flag = " — MORE THAN HALF: check weights and proposal thresholds" if none > total / 2 else ""
+        lines.append(f"  trial {number}: {none} of {total} expressions without an anchor, "
+                     f"{frames} sampled frames without a proposal{flag}")
     return "\n".join(lines)
 
 
