@@ -1,85 +1,160 @@
-"""What the sweep driver adds to the evaluations it runs: the same 8-cell points study on the
-synthetic benchmark (classical backend, features already cached) evaluated in-process in a loop
-by a fresh EvalContext (what one worker does, without the driver), then with `run_sweep` and one worker (SQLite), and with two workers (SQLite and a journal
-file). Reports the wall time of each, the driver's overhead per trial (process start, queue
-pops, trial records) and the two-worker speedup. Writes bench/results/sweep.json.
+"""Sweep throughput: trials per hour for 1, 2, 4 ... workers on one device.
 
-Run: python -m bench sweep
+A points study on the synthetic benchmark is run by ``run_sweep`` with ``W`` workers on one
+device (``--device cuda:0`` gives ``cuda:0xW``: W workers sharing one GPU), for each W of
+``--workers``. Every run starts from the same feature cache (extracted once, before the timed
+runs) and an empty track cache, so each does the same work: Locate, Core's propagations, Refine
+and Path on the device, and the metrics. Also timed: the same cells in one in-process loop (a
+fresh EvalContext, no driver), which gives the driver's overhead per trial.
+
+Run: python -m bench sweep [--workers 1,2,4] [--device cpu|cuda:0] [--backend classical|sam2-clip]
+     [--cells 8] [--videos 6] [--frames 24] [--storage journal|sqlite|postgresql://...]
+(sam2-clip runs with random weights, SAM2.1 tiny and ViT-B-32: speed does not depend on the
+weights.) Writes bench/results/sweep.json, or sweep-<backend>-<device>.json for other settings.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from bench import write_result
+from lcrp_core.cache.extract import ExtractJob, extract
 from lcrp_core.data.synth import generate
+from lcrp_core.devices import compact_devices, parse_devices, pin_device
 from lcrp_core.pipeline import EvalContext
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import load_sweep
 from lcrp_core.sweep.spec import parse_spec
 
-POINTS = [{"N": n, "K": k} for n in (3, 5, 7, 10) for k in (1, 3)]
+#: The cells, in order: (N, K, H) around the lcrp-mevis base; ``--cells n`` takes the first n.
+CELLS = [{"N": n, "K": k, "H": h} for h, n, k in itertools.product((0, 3), (3, 5, 7, 10), (1, 3, 5))]
+#: sam2-clip as in bench_sam2 (tiny SAM2 at 1024, sparse proposals).
+SAM2_CONFIG = {"model_size": "tiny", "image_size": 1024, "points_per_side": 8,
+               "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
-def _spec(root: Path, cache: Path, url: str, study: str):
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", default="1,2,4", help="worker counts to time (default 1,2,4)")
+    p.add_argument("--device", default="cpu", help="the one device every worker shares")
+    p.add_argument("--backend", default="classical", choices=["classical", "sam2-clip"])
+    p.add_argument("--cells", type=int, default=8, help=f"cells per run (at most {len(CELLS)})")
+    p.add_argument("--videos", type=int, default=6)
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--storage", default="journal",
+                   help="journal, sqlite, or a postgresql:// URL (a study per run is created there)")
+    args = p.parse_args(argv or [])
+    args.counts = [int(w) for w in args.workers.split(",")]
+    if not 1 <= args.cells <= len(CELLS) or min(args.counts) < 1:
+        p.error(f"expected 1 <= --cells <= {len(CELLS)} and worker counts >= 1")
+    parse_devices(args.device)
+    return args
+
+
+def _spec(args, root: Path, cache: Path, url: str, study: str, workers: int):
+    backend = {"name": args.backend}
+    if args.backend == "sam2-clip":
+        backend.update(config=SAM2_CONFIG, random_init=True)
     return parse_spec({"study": study, "dataset": {"kind": "mevis", "root": str(root), "split": "valid"},
-                       "backend": {"name": "classical"}, "base": {"preset": "lcrp-mevis"},
-                       "points": POINTS, "storage": url, "cache_dir": str(cache)}, source="bench")
+                       "backend": backend, "base": {"preset": "lcrp-mevis"},
+                       "points": CELLS[:args.cells], "storage": url, "cache_dir": str(cache),
+                       "devices": [f"{args.device}x{workers}"]}, source="bench")
+
+
+def _url(args, tmp: Path, study: str) -> str:
+    if args.storage == "journal":
+        return f"journal:{tmp}/{study}.log"
+    if args.storage == "sqlite":
+        return f"sqlite:///{tmp}/{study}.db"
+    return args.storage
 
 
 def _bookkeeping_s(url: str, study: str) -> float:
     """Mean time a trial spends in the queue's records rather than in its evaluation:
-    (complete − start) − wall_time_s over the study's trials."""
-    trials = load_sweep(study, url).trials()
+    (complete − start) − wall_time_s over the study's complete trials."""
+    trials = [t for t in load_sweep(study, url).trials() if t.datetime_complete is not None
+              and "wall_time_s" in t.user_attrs]
     gaps = [(t.datetime_complete - t.datetime_start).total_seconds() - t.user_attrs["wall_time_s"]
             for t in trials]
     return sum(gaps) / len(gaps)
 
 
-def main() -> dict:
+def main(argv: list[str] | None = None) -> dict:
+    args = _args(argv)
+    run_id = f"{os.getpid()}-{int(time.time())}"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        root = generate(tmp / "synth", videos=6, seed=0, frames=24, size=(120, 160))
-        cache = tmp / "cache"
-        spec = _spec(root, cache, f"sqlite:///{tmp}/warm.db", "warm")
-        for _pass in ("fill the cache", "timed"):  # then a fresh context over the filled cache
-            t0 = time.perf_counter()
-            ctx = EvalContext.open(dataset="mevis", root=root, split="valid", backend="classical",
-                                   protocol="per-expression", cache_dir=cache)
-            for cell in spec.cells():
-                ctx.evaluate(cell.params)
-            ctx.close()
-            t_loop = time.perf_counter() - t0
+        root = generate(tmp / "synth", videos=args.videos, seed=0, frames=args.frames, size=(120, 160))
+        features = tmp / "features"
+        first = _spec(args, root, features, f"journal:{tmp}/x.log", "x", 1)
+        t0 = time.perf_counter()
+        extract(ExtractJob(dataset="mevis", root=str(root), split="valid", backend=args.backend,
+                           backend_config=first.backend.config, cache_dir=str(features),
+                           random_init=first.backend.random_init), [args.device], progress=False)
+        t_extract = time.perf_counter() - t0
+
+        # the in-process loop in this process (pinned like a worker), on a fresh copy of the cache
+        loop_cache = tmp / "cache-loop"
+        shutil.copytree(features, loop_cache)
+        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+        t0 = time.perf_counter()
+        ctx = EvalContext.open(dataset="mevis", root=root, split="valid", backend=args.backend,
+                               backend_config=first.backend.config, protocol="per-expression",
+                               cache_dir=loop_cache, device=pin_device(args.device),
+                               random_init=first.backend.random_init)
+        for cell in first.cells():
+            ctx.evaluate(cell.params)
+        ctx.close()
+        t_loop = time.perf_counter() - t0
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
 
         runs = {}
-        for name, url, workers in (("1 worker, sqlite", f"sqlite:///{tmp}/a.db", 1),
-                                   ("2 workers, sqlite", f"sqlite:///{tmp}/b.db", 2),
-                                   ("2 workers, journal", f"journal:{tmp}/c.log", 2)):
-            study = f"bench{len(runs)}"
+        for w in args.counts:
+            cache = tmp / f"cache-{w}"
+            shutil.copytree(features, cache)
+            study = f"bench-sweep-{run_id}-w{w}"
+            url = _url(args, tmp, study)
+            spec = _spec(args, root, cache, url, study, w)
             t0 = time.perf_counter()
-            result = run_sweep(_spec(root, cache, url, study), workers=workers, progress=False)
+            result = run_sweep(spec, progress=False)
             wall = time.perf_counter() - t0
-            assert result.computed == len(POINTS) and result.status.done == len(POINTS)
-            runs[name] = {"wall_s": wall, "overhead_per_trial_s": (wall - t_loop) / len(POINTS),
-                          "bookkeeping_per_trial_s": _bookkeeping_s(url, study)}
+            assert result.computed == args.cells and result.status.done == args.cells, result
+            runs[str(w)] = {"devices": compact_devices(spec.devices), "wall_s": wall,
+                            "trials_per_hour": args.cells * 3600 / wall,
+                            "overhead_per_trial_s": (wall - t_loop) / args.cells,
+                            "bookkeeping_per_trial_s": _bookkeeping_s(url, study)}
 
-    one = runs["1 worker, sqlite"]["wall_s"]
-    result = {"trials": len(POINTS), "cpus": os.cpu_count(), "in_process_loop_s": t_loop,
-              "runs": runs, "speedup_2_workers_sqlite": one / runs["2 workers, sqlite"]["wall_s"],
-              "speedup_2_workers_journal": one / runs["2 workers, journal"]["wall_s"]}
-    print(f"sweep: {len(POINTS)} cells on the synthetic benchmark, features cached "
-          f"({os.cpu_count()} CPUs)")
-    print(f"  {'in-process loop':<24}{t_loop:8.2f} s   (a fresh EvalContext, no driver)")
-    for name, r in runs.items():
-        print(f"  {name:<24}{r['wall_s']:8.2f} s   overhead {r['overhead_per_trial_s'] * 1000:6.0f} ms/trial"
-              f"   records {r['bookkeeping_per_trial_s'] * 1000:5.0f} ms/trial"
-              + (f"   speedup {one / r['wall_s']:.2f}x" if name.startswith("2") else ""))
-    write_result("sweep", result)
+    base = runs[str(args.counts[0])]["trials_per_hour"]
+    for r in runs.values():
+        r["speedup"] = r["trials_per_hour"] / base
+    result = {"backend": args.backend, "device": args.device, "cells": args.cells,
+              "videos": args.videos, "frames": args.frames, "storage": args.storage.split(":")[0],
+              "cpus": os.cpu_count(), "extract_s": t_extract, "in_process_loop_s": t_loop,
+              "in_process_trials_per_hour": args.cells * 3600 / t_loop, "runs": runs}
+    print(f"sweep: {args.cells} cells, {args.backend} on {args.device}, synthetic benchmark "
+          f"({args.videos} videos x {args.frames} frames), features cached, {args.storage} "
+          f"storage, {os.cpu_count()} CPUs")
+    print(f"  {'in-process loop':<22}{t_loop:8.2f} s  {args.cells * 3600 / t_loop:9.0f} trials/h"
+          f"   (a fresh EvalContext, no driver)")
+    for r in runs.values():
+        print(f"  {r['devices']:<22}{r['wall_s']:8.2f} s  {r['trials_per_hour']:9.0f} trials/h"
+              f"   x{r['speedup']:.2f}   overhead {r['overhead_per_trial_s'] * 1000:6.0f} ms/trial"
+              f"   records {r['bookkeeping_per_trial_s'] * 1000:5.0f} ms/trial")
+    default = args.backend == "classical" and args.device == "cpu"
+    write_result("sweep" if default else f"sweep-{args.backend}-{args.device.replace(':', '')}", result)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -190,10 +190,11 @@ def test_run_with_a_root_override_and_devices_from_the_cli(tmp_path, bench, cach
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert main(["sweep", "run", str(path), "--root", str(bench), "--devices", "cpu",
-                 "--no-progress"]) == 0
+                 "--workers-per-device", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "1/1 done" in out and "1 trial(s) computed by this run" in out
     stored = load_sweep("s", f"sqlite:///{tmp_path}/s.db").spec
     assert stored.dataset.root == str(bench)
+    assert stored.devices == ("cpu", "cpu") and stored.to_json()["devices"] == ["cpux2"]
     assert parse_spec(raw | {"dataset": raw["dataset"] | {"root": str(bench)}},
                       source="x").hash() == stored.hash()

@@ -8,6 +8,10 @@ import sys
 
 log = logging.getLogger("lcrp")
 
+DEVICES_HELP = ("worker slots: cpu, cpu,cpu, cuda:0,cuda:1, or cuda:0x4,cuda:1x4 for four workers "
+                "per GPU (default: the spec's devices)")
+PER_DEVICE_HELP = "worker processes on each listed device (default 1; cuda:0x4 says the same)"
+
 
 def register(sub, common) -> None:
     p = sub.add_parser("sweep", parents=[common], help="run sweep studies (grid, points, TPE)",
@@ -23,9 +27,10 @@ def register(sub, common) -> None:
     r.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/demo_mevis_nk.yaml")
     r.add_argument("--storage", help="storage URL (default: the spec's, else "
                                      "sqlite:///studies/<study>.db)")
-    r.add_argument("--devices", help="cpu, cpu,cpu or cuda:0,cuda:1 (default: the spec's)")
-    r.add_argument("--workers", type=int, help="worker processes (default: one per device; "
-                                               "more are spread round-robin over the devices)")
+    r.add_argument("--devices", help=DEVICES_HELP)
+    r.add_argument("--workers-per-device", type=int, metavar="N", help=PER_DEVICE_HELP)
+    r.add_argument("--workers", type=int, help="worker processes (default: one per device slot; "
+                                               "more are spread round-robin over the slots)")
     r.add_argument("--root", help="dataset root (overrides the spec's dataset.root)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=run)
@@ -36,8 +41,9 @@ def register(sub, common) -> None:
                                     "is read from the study.")
     w.add_argument("--study", required=True, help="study name")
     w.add_argument("--storage", help="storage URL (default: sqlite:///studies/<study>.db)")
-    w.add_argument("--devices", help="cpu, cpu,cpu or cuda:0,cuda:1 (default: the spec's)")
-    w.add_argument("--workers", type=int, help="worker processes (default: one per device)")
+    w.add_argument("--devices", help=DEVICES_HELP)
+    w.add_argument("--workers-per-device", type=int, metavar="N", help=PER_DEVICE_HELP)
+    w.add_argument("--workers", type=int, help="worker processes (default: one per device slot)")
     w.add_argument("--root", help="dataset root on this machine (default: the spec's)")
     w.add_argument("--cache-dir", help="feature cache on this machine (default: the spec's)")
     w.add_argument("--events", action="store_true", help=argparse.SUPPRESS)  # for `sweep run`
@@ -67,7 +73,6 @@ def _optuna_logs(args) -> None:
 
 
 def run(args) -> int:
-    from lcrp_core.devices import parse_devices
     from lcrp_core.sweep.driver import run_sweep
     from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
@@ -79,10 +84,7 @@ def run(args) -> int:
         spec.check_root()
     if args.storage:
         spec = spec.with_storage(args.storage)
-    if args.devices:
-        from dataclasses import replace
-
-        spec = replace(spec, devices=tuple(parse_devices(args.devices)))
+    spec = spec.with_devices(_devices(args, spec.devices))
     result = run_sweep(spec, workers=args.workers, progress=not (args.quiet or args.no_progress),
                        verbose=args.verbose)
     print(format_status(result.status))
@@ -91,7 +93,6 @@ def run(args) -> int:
 
 
 def worker(args) -> int:
-    from lcrp_core.devices import parse_devices
     from lcrp_core.sweep.driver import drive, worker_slots
     from lcrp_core.sweep.queue import load_sweep
     from lcrp_core.sweep.status import format_status, study_status
@@ -100,8 +101,7 @@ def worker(args) -> int:
 
     _optuna_logs(args)
     queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
-    devices = parse_devices(args.devices) if args.devices else list(queue.spec.devices)
-    slots = worker_slots(devices, args.workers)
+    slots = worker_slots(_devices(args, queue.spec.devices), args.workers)
     if len(slots) == 1:
         report = run_worker(queue, device=slots[0], root=args.root, cache_dir=args.cache_dir,
                             events=sys.stdout if args.events else None)
@@ -112,6 +112,13 @@ def worker(args) -> int:
                    progress=not args.quiet, verbose=args.verbose)
     print(format_status(result.status))
     return _exit_code(study_status(queue))
+
+
+def _devices(args, default) -> list[str]:
+    """The worker slots from ``--devices`` (default: the spec's) and ``--workers-per-device``."""
+    from lcrp_core.devices import parse_devices
+
+    return parse_devices(args.devices or list(default), per_device=args.workers_per_device or 1)
 
 
 def status(args) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
-from lcrp_core.devices import parse_devices
+from lcrp_core.devices import compact_devices, parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
@@ -186,7 +186,8 @@ class SweepSpec:
             out["points"] = [dict(p) for p in self.points]
         if tpe is not None:
             out["tpe"] = tpe
-        out.update(repeats=self.repeats, storage=self.storage, devices=list(self.devices),
+        out.update(repeats=self.repeats, storage=self.storage,
+                   devices=compact_devices(self.devices).split(","),
                    cache_dir=self.cache_dir, max_retries=self.max_retries,
                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period)
         return out
@@ -205,6 +206,10 @@ class SweepSpec:
         """The same spec with another dataset root (``--root``)."""
         ds = self.dataset
         return replace(self, dataset=DatasetSpec(ds.kind, str(root), ds.split, ds.videos))
+
+    def with_devices(self, devices: list[str] | tuple[str, ...]) -> SweepSpec:
+        """The same spec with other worker slots (``--devices``, ``--workers-per-device``)."""
+        return replace(self, devices=tuple(parse_devices(list(devices))))
 
     def with_storage(self, url: str) -> SweepSpec:
         return replace(self, storage=_storage(url, "storage"))
