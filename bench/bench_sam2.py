@@ -39,12 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import write_result
+from bench import SIZES, write_result
 from lcrp_core.backends.sam2_clip import SAM2_MODELS, Sam2ClipBackend
 from lcrp_core.data.model import Video
 
-RESOLUTIONS = {"240p": (240, 320), "480p": (480, 854), "720p": (720, 1280),
-               "1080p": (1080, 1920)}
+RESOLUTIONS = SIZES
 CLIP_MODELS = ("ViT-B-32", "ViT-B-16", "ViT-L-14")
 
 

@@ -9,8 +9,8 @@ fresh EvalContext, no driver), which gives the driver's overhead per trial.
 
 Run: python -m bench sweep [--workers 1,2,4] [--device cpu|cuda:0] [--backend classical|sam2-clip]
      [--cells 8] [--videos 6] [--frames 24] [--storage journal|sqlite|postgresql://...]
-(sam2-clip runs with random weights, SAM2.1 tiny and ViT-B-32: speed does not depend on the
-weights.) Writes bench/results/sweep.json, or sweep-<backend>-<device>.json for other settings.
+     [--model-size tiny|...|large] [--clip ViT-B-32|ViT-L-14] [--dtype fp32|bf16] [--size 480p]
+(sam2-clip runs with random weights: speed does not depend on them.) Writes bench/results/sweep.json, or sweep-<backend>-<device>.json for other settings.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import write_result
+from bench import SIZES, sam2_bench_config, write_result
 from lcrp_core.cache.extract import ExtractJob, extract
 from lcrp_core.data.synth import generate
 from lcrp_core.devices import compact_devices, parse_devices, pin_device
@@ -34,9 +34,6 @@ from lcrp_core.sweep.spec import parse_spec
 
 #: The cells, in order: (N, K, H) around the lcrp-mevis base; ``--cells n`` takes the first n.
 CELLS = [{"N": n, "K": k, "H": h} for h, n, k in itertools.product((0, 3), (3, 5, 7, 10), (1, 3, 5))]
-#: sam2-clip as in bench_sam2 (tiny SAM2 at 1024, sparse proposals).
-SAM2_CONFIG = {"model_size": "tiny", "image_size": 1024, "points_per_side": 8,
-               "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +44,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cells", type=int, default=8, help=f"cells per run (at most {len(CELLS)})")
     p.add_argument("--videos", type=int, default=6)
     p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--size", default="120x160", help=f"frame size, HxW or one of {sorted(SIZES)}")
+    p.add_argument("--model-size", default="tiny", help="sam2-clip: SAM2.1 size (default tiny)")
+    p.add_argument("--clip", default="ViT-B-32", help="sam2-clip: open_clip model (default ViT-B-32)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="sam2-clip: SAM2's dtype")
     p.add_argument("--storage", default="journal",
                    help="journal, sqlite, or a postgresql:// URL (a study per run is created there)")
     args = p.parse_args(argv or [])
@@ -60,7 +61,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _spec(args, root: Path, cache: Path, url: str, study: str, workers: int):
     backend = {"name": args.backend}
     if args.backend == "sam2-clip":
-        backend.update(config=SAM2_CONFIG, random_init=True)
+        backend.update(config=sam2_bench_config(args.model_size, args.clip, args.dtype),
+                       random_init=True)
     return parse_spec({"study": study, "dataset": {"kind": "mevis", "root": str(root), "split": "valid"},
                        "backend": backend, "base": {"preset": "lcrp-mevis"},
                        "points": CELLS[:args.cells], "storage": url, "cache_dir": str(cache),
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = generate(tmp / "synth", split="valid", videos=args.videos, seed=0, frames=args.frames,
-                        size=(120, 160))
+                        size=SIZES.get(args.size, args.size))
         features = tmp / "features"
         first = _spec(args, root, features, f"journal:{tmp}/x.log", "x", 1)
         t0 = time.perf_counter()
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     base = runs[str(args.counts[0])]["trials_per_hour"]
     for r in runs.values():
         r["speedup"] = r["trials_per_hour"] / base
-    result = {"backend": args.backend, "device": args.device, "cells": args.cells,
+    result = {"backend": args.backend, "device": args.device, "size": args.size,
+              "backend_config": dict(first.backend.config) if args.backend == "sam2-clip" else None, "cells": args.cells,
               "videos": args.videos, "frames": args.frames, "storage": args.storage.split(":")[0],
               "cpus": os.cpu_count(), "extract_s": t_extract, "in_process_loop_s": t_loop,
               "in_process_trials_per_hour": args.cells * 3600 / t_loop, "runs": runs}
