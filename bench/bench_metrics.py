@@ -49,8 +49,8 @@ from bench import write_result
 from lcrp_core.data.io import write_label_png
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects, Video
 from lcrp_core.metrics import Evaluator, PreparedGT, PreparedPred, score_pair
+from tests.helpers import ref_jf_stack, ref_statistics
 from tests.reference import load as load_reference
-from tests.test_metrics import ref_jf_stack, ref_statistics
 
 H, W, T, OBJECTS = 480, 854, 200, 4
 

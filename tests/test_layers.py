@@ -130,3 +130,16 @@ def test_every_public_name_resolves_and_is_listed_by_dir():
         for attr in package.__all__:
             assert getattr(package, attr) is not None, f"{name}.{attr}"
     assert lcrp_core.Params is importlib.import_module("lcrp_core.pipeline.params").Params
+
+
+def test_no_test_file_imports_another_test_file():
+    tests = Path(__file__).parent
+    bad = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{path.name}:{node.lineno}: {n}" for n in names
+                    if n.startswith("tests.test_") or n.startswith("test_")]
+    assert not bad, "shared test code belongs in tests/helpers.py or tests/fixtures.py:\n" + \
+        "\n".join(bad)

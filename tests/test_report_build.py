@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from lcrp_core.cli import main
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 SPEC = """
 name: demo_like

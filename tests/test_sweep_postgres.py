@@ -26,7 +26,7 @@ from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
 from lcrp_core.sweep.worker import HALT_ENV
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 pytestmark = pytest.mark.postgres
 
