@@ -23,7 +23,7 @@ from lcrp_core.pipeline.params import Params
 from lcrp_core.report.cells import Row, best_row, study_rows, trial_params
 from lcrp_core.report.study import StudyData, load_study
 from lcrp_core.sweep.queue import SPEC_ATTR
-from lcrp_core.sweep.spec import SweepSpec, parse_spec
+from lcrp_core.sweep.spec import KINDS, SweepSpec, parse_spec
 from lcrp_core.sweep.storage import STUDIES_DIR
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Study:
         directory); ``device``: ``cpu`` or ``cuda:N``. Close it with ``ctx.close()``.
         """
         if self.spec is None:
-            raise ConfigError(f"study {self.name!r} holds no sweep spec ({SPEC_ATTR}): only "
+            raise ConfigError(f"study {self.name!r} is a {self.kind!r} study, not a sweep: only "
                               f"studies run by `lcrp sweep` can be re-evaluated", path=self.url)
         from lcrp_core.pipeline.evaluation import EvalContext
 
@@ -116,7 +116,8 @@ def open_study(name: str, storage: str | None = None, *,
     ``studies/<name>.db``, else from the one storage under ``studies_dir`` that holds it
     (as ``lcrp db`` finds studies). Raises :class:`~lcrp_core.report.study.MissingStudy`."""
     data = load_study(name, storage=storage, studies_dir=Path(studies_dir))
-    raw = data.user_attrs.get(SPEC_ATTR)
-    spec = (parse_spec(raw, source=f"study {name} in {data.url}", check_root=False)
-            if raw is not None else None)
+    spec = None
+    if data.kind in KINDS:  # a sweep's study (not reference rows, not a foreign study)
+        spec = parse_spec(data.user_attrs.get(SPEC_ATTR), source=f"study {name} in {data.url}",
+                          check_root=False)
     return Study(data, spec)
