@@ -34,7 +34,8 @@ class Params:
     num_frames (N): frames sampled by Locate, ``round(linspace(0, T-1, N))``; N ≥ 1.
     top_k (K): candidates Core propagates and cross-checks; K ≥ 1 (K=1: take the top score).
     refine_rounds (H): Refine rounds on the anchor mask; H ≥ 0 (H=0: no refinement).
-    min_region_frac (δ): components and holes smaller than δ·H·W pixels are removed; 0 ≤ δ < 1.
+    min_region_frac (δ): components and holes smaller than δ × the frame's area (height × width)
+        in pixels are removed; 0 ≤ δ < 1.
     w_text, w_quality: Locate's score = w_text·z(s) + w_quality·q; both ≥ 0.
     support_weight (λ): Core's anchor maximises score + λ·support; λ ≥ 0.
     """
