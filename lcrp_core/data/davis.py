@@ -22,8 +22,11 @@ written as one label map).
 
 Ground truth: ``gt_mask(exp) = (label == obj_id)`` per frame. ``gt_objects()`` follows
 davis2017-evaluation (``DAVIS.get_all_masks(seq, True)``): the objects are ids
-``1..max(first-frame label)`` with void (255) left out of the maximum, O×T×H×W; void is
-``label == 255``. A listed frame without its annotation PNG is an error.
+``1..max(first-frame label)`` with void (255) left out of the maximum, held as the video's
+T×H×W label maps (:class:`~lcrp_core.data.model.GroundTruthObjects`); void is ``label == 255``.
+A listed frame without its annotation PNG is an error. Label PNGs are read by
+:func:`~lcrp_core.data.io.read_label_png` (a 1-bit PNG is label 1, as the DAVIS evaluators
+read it).
 """
 
 from __future__ import annotations
