@@ -41,7 +41,7 @@ def _seeds(video, exp_ids, t):
 def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        root = generate(Path(tmp) / "synth", videos=10, seed=0)
+        root = generate(Path(tmp) / "synth", split="valid", videos=10, seed=0)
         t_generate = time.perf_counter() - t0
         ds = load_dataset("mevis", root, "valid")
         backend = ClassicalBackend()

@@ -35,7 +35,7 @@ def _open(root: Path, cache: Path) -> EvalContext:
 
 def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        root = generate(Path(tmp) / "synth", videos=10, seed=0)
+        root = generate(Path(tmp) / "synth", split="valid", videos=10, seed=0)
         cache = Path(tmp) / "cache"
         t0 = time.perf_counter()
         cold = _open(root, cache).evaluate(BASE)

@@ -42,7 +42,7 @@ def _bookkeeping_s(url: str, study: str) -> float:
 def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        root = generate(tmp / "synth", videos=6, seed=0, frames=24, size=(120, 160))
+        root = generate(tmp / "synth", split="valid", videos=6, seed=0, frames=24, size=(120, 160))
         cache = tmp / "cache"
         spec = _spec(root, cache, f"sqlite:///{tmp}/warm.db", "warm")
         for _pass in ("fill the cache", "timed"):  # then a fresh context over the filled cache

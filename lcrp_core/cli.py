@@ -3,7 +3,8 @@
 Each command module defines ``register(subparsers, common)``, where ``common`` is the parent parser
 that carries -v/-q, and sets ``func`` on its parser(s); ``func(args) -> int`` is the exit code.
 Modules are imported when the parser is built, so keep heavy imports (torch, optuna) inside ``func``.
-An LcrpError is printed as one line (with its traceback only under -v) and exits with 2.
+An LcrpError, or a failure of the machine (disk full, out of memory, an unreachable storage:
+errors.environment_error), is printed as one line (its traceback only under -v) and exits with 2.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import sys
 
 from lcrp_core import __version__
-from lcrp_core.errors import LcrpError
+from lcrp_core.errors import LcrpError, environment_error
 
 #: Subcommand modules under lcrp_core.commands, in the order `lcrp --help` lists them.
 COMMANDS = (
@@ -24,6 +25,8 @@ COMMANDS = (
     "cache",
     "run",
     "eval",
+    "predict",
+    "submit",
     "sweep",
     "report",
     "db",
@@ -89,3 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lcrp {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # disk full, out of memory, storage unreachable: one line too
+        message = environment_error(exc)
+        if message is None:
+            raise
+        if args.verbose:
+            log.exception("error")
+        print(f"lcrp {args.command}: error: {message}", file=sys.stderr)
+        return 2

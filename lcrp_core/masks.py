@@ -19,14 +19,58 @@ def rle_encode(mask: np.ndarray) -> dict:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def rle_decode(rle: dict) -> np.ndarray:
-    """H×W bool mask of a COCO RLE (``counts`` as str or bytes, compressed or a list)."""
+def rle_runs(rle: dict) -> np.ndarray:
+    """The run lengths (int64, background first) of a COCO RLE; ValueError saying why when
+    ``counts`` is malformed or its runs do not cover the ``size`` H×W.
+
+    A compressed string is decoded as maskApi.c's ``rleFrString`` does: 6-bit groups offset by
+    48, bit 5 = more, bit 4 of the last = sign, counts from the third on are deltas to the count
+    two before. Decoding here (not in pycocotools) keeps a malformed string from making its C
+    code read out of bounds.
+    """
     counts = rle["counts"]
     if isinstance(counts, list):
-        rle = mask_utils.frPyObjects(rle, *rle["size"])
-    elif isinstance(counts, str):
-        rle = {"size": rle["size"], "counts": counts.encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            raise ValueError("counts must be integers")
+        runs = np.asarray(counts, dtype=np.int64)
+    else:
+        try:
+            raw = counts if isinstance(counts, bytes) else counts.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("counts must be ASCII") from None
+        code = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
+        if code.size == 0:
+            raise ValueError("empty RLE counts")
+        if code.min() < 0 or code.max() > 63:
+            raise ValueError("counts has characters outside '0'..'o'")
+        last = (code & 0x20) == 0
+        if not last[-1]:
+            raise ValueError("counts ends inside a number")
+        starts = np.flatnonzero(np.r_[True, last[:-1]])
+        k = np.arange(code.size) - np.repeat(starts, np.diff(np.r_[starts, code.size]))
+        runs = np.add.reduceat((code & 0x1F) << (5 * k), starts)
+        ends = np.flatnonzero(last)
+        negative = (code[ends] & 0x10) != 0
+        runs[negative] -= np.int64(1) << (5 * (k[ends[negative]] + 1))
+        runs[3::2] = np.cumsum(runs[1::2])[1:]
+        runs[4::2] = np.cumsum(runs[2::2])[1:]
+    h, w = rle["size"]
+    if (runs < 0).any() or int(runs.sum()) != h * w:
+        raise ValueError(f"its runs do not cover the {h}×{w} mask")
+    return runs
+
+
+def rle_decode(rle: dict) -> np.ndarray:
+    """H×W bool mask of a COCO RLE (``counts`` as str or bytes, compressed or a list).
+
+    Decoded in numpy (column-major runs, background first), not by pycocotools.decode: that one
+    goes through numpy 2's deprecated ``__array__`` fallback without ``copy=``, which a signal
+    or a warnings filter can turn into ``TypeError: __array__() got an unexpected keyword
+    argument 'copy'``."""
+    h, w = rle["size"]
+    runs = rle_runs(rle)
+    flat = np.repeat(np.arange(runs.size) % 2 == 1, runs)
+    return flat.reshape(w, h).T  # column-major like pycocotools' own result
 
 
 def mask_hash(mask: np.ndarray) -> str:

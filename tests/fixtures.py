@@ -77,13 +77,17 @@ def _palette_png(path: Path, labels: np.ndarray) -> None:
     img.save(path)
 
 
-def make_davis_dataset(root: Path, *, referformer_layout: bool = False,
+def make_davis_dataset(root: Path, *, referformer_layout: bool = False, converted: bool = False,
                        split: str = "valid") -> Fixture:
     """Ref-DAVIS17: ``bike`` (objects 1 and 2, 4 frames; object 3 enters at frame 2 and has no
     expressions; a void band) and ``swan`` (object 1, 3 frames). Expressions follow
     ReferFormer's converted meta file: per object, annotator 1 first/full, annotator 2
-    first/full. ``referformer_layout`` puts the DAVIS folders under ``root/DAVIS``."""
+    first/full. ``referformer_layout`` puts the DAVIS folders under ``root/DAVIS``; ``converted``
+    writes ReferFormer's converted ``<split>/JPEGImages`` and ``<split>/Annotations`` instead."""
     davis = root / "DAVIS" if referformer_layout else root
+    frame_root, anno_root = ((root / split / "JPEGImages", root / split / "Annotations") if converted
+                             else (davis / "JPEGImages" / "480p",
+                                   davis / "Annotations_unsupervised" / "480p"))
     objects = {
         "bike": {1: lambda t: box(t, 1, 1, 4, 5), 2: lambda t: box(0, 6, 8, 4, 4) if t != 1 else None,
                  3: lambda t: box(0, 9, 1, 2, 3) if t >= 2 else None},
@@ -94,7 +98,7 @@ def make_davis_dataset(root: Path, *, referformer_layout: bool = False,
     for v, (name, objs) in enumerate(objects.items()):
         names = frame_names(num_frames[name])
         fx.frames[name] = smooth_frames(len(names), seed=v)
-        write_jpegs(davis / "JPEGImages" / "480p" / name, names, fx.frames[name])
+        write_jpegs(frame_root / name, names, fx.frames[name])
         labels = np.zeros((len(names), *SIZE), dtype=np.uint8)
         for t in range(len(names)):
             for obj_id, draw in objs.items():
@@ -103,8 +107,7 @@ def make_davis_dataset(root: Path, *, referformer_layout: bool = False,
                     labels[t][m] = obj_id
             if name == "bike":
                 labels[t, 0, :] = 255  # void band along the top row
-            _palette_png(davis / "Annotations_unsupervised" / "480p" / name / f"{names[t]}.png",
-                         labels[t])
+            _palette_png(anno_root / name / f"{names[t]}.png", labels[t])
         fx.labels[name] = labels
         exps, gt = {}, {}
         described = [o for o in sorted(objs) if not (name == "bike" and o == 3)]

@@ -54,7 +54,7 @@ def backend():
 @pytest.fixture(scope="module")
 def small_bench(tmp_path_factory):
     """2 videos × 8 frames at 96×128, read back with the MeViS reader."""
-    root = generate(tmp_path_factory.mktemp("synth") / "b", videos=2, seed=2, frames=8, size=(96, 128))
+    root = generate(tmp_path_factory.mktemp("synth") / "b", split="valid", videos=2, seed=2, frames=8, size=(96, 128))
     return load_dataset("mevis", root, "valid")
 
 
@@ -251,7 +251,7 @@ def test_config_is_checked():
 
 @pytest.fixture(scope="module")
 def quality_bench(tmp_path_factory):
-    root = generate(tmp_path_factory.mktemp("synth") / "q", videos=3, seed=0, frames=12,
+    root = generate(tmp_path_factory.mktemp("synth") / "q", split="valid", videos=3, seed=0, frames=12,
                     size=(120, 160))
     return load_dataset("mevis", root, "valid")
 

@@ -143,11 +143,13 @@ def test_read_json_errors_and_atomic_json_writes(tmp_path):
 # --- Ref-DAVIS17 ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("referformer_layout", [False, True])
-def test_ref_davis17_reads_back_exactly(tmp_path, referformer_layout):
-    fx = make_davis_dataset(tmp_path, referformer_layout=referformer_layout)
+@pytest.mark.parametrize("layout", ["davis", "referformer", "converted"])
+def test_ref_davis17_reads_back_exactly(tmp_path, layout):
+    fx = make_davis_dataset(tmp_path, referformer_layout=layout == "referformer",
+                            converted=layout == "converted")
     ds = load_dataset("ref-davis17", tmp_path)
-    davis = tmp_path / "DAVIS" if referformer_layout else tmp_path
+    frame_root = {"davis": tmp_path / "JPEGImages/480p", "referformer": tmp_path / "DAVIS/JPEGImages/480p",
+                  "converted": tmp_path / "valid/JPEGImages"}[layout]
     assert (ds.kind, ds.split, list(ds.videos)) == ("ref-davis17", "valid", ["bike", "swan"])
     assert ds.num_expressions == 12
     for video in ds:
@@ -155,7 +157,7 @@ def test_ref_davis17_reads_back_exactly(tmp_path, referformer_layout):
         assert list(video.frame_names) == meta["frames"] and video.has_gt
         frames = video.frames()
         for t, name in enumerate(video.frame_names):
-            assert np.array_equal(frames[t], decode_cv2(davis / "JPEGImages/480p" / video.name / f"{name}.jpg"))
+            assert np.array_equal(frames[t], decode_cv2(frame_root / video.name / f"{name}.jpg"))
         assert np.abs(frames.astype(int) - fx.frames[video.name]).max() <= 3
         assert video.size == (12, 16)
         for i, (exp_id, expr) in enumerate(video.expressions.items()):
@@ -209,7 +211,7 @@ def test_ref_davis17_missing_files_are_named(tmp_path):
     with raises_data_error("frame folder not found", path=tmp_path / "JPEGImages/480p/swan"):
         load_dataset("ref-davis17", tmp_path, videos=["swan"])
     (tmp_path / "JPEGImages").rename(tmp_path / "Frames")
-    with raises_data_error("expected DAVIS 2017's JPEGImages/480p", path=tmp_path / "JPEGImages/480p"):
+    with raises_data_error("DAVIS 2017's JPEGImages/480p under the root", path=tmp_path / "JPEGImages/480p"):
         load_dataset("ref-davis17", tmp_path)
 
 

@@ -155,7 +155,7 @@ def test_import_reference_rows(tmp_path, capsys, monkeypatch):
     code, out, _ = run(capsys, "db", "import", "ref", "paper.csv", "--source", "LCRP, Table 5")
     assert code == 0 and "imported 2 reference rows into study ref (sqlite:///studies/ref.db)" in out
     study = optuna.load_study(study_name="ref", storage="sqlite:///studies/ref.db")
-    assert study.user_attrs["lcrp_kind"] == "reference"
+    assert study.user_attrs["lcrp_kind"] == "reference" and study.metric_names == ["J&F"]
     assert [c["params"] for c in study.user_attrs["lcrp_cells"]] == [
         {"N": 10, "K": 3, "H": 3, "delta": 0.003}, {"N": 5, "K": 5, "H": 3, "delta": 0.003}]
     t0, t1 = study.trials
@@ -201,3 +201,49 @@ def test_bad_reference_csv_is_one_error_naming_file_line_and_column(tmp_path, ca
     assert code == 2
     assert err.startswith(f"lcrp db: error: {path}: ") and expected in err
     assert not (tmp_path / "ref.db").exists()  # nothing written
+
+
+def test_import_refuses_scores_on_a_0_1_scale(tmp_path, capsys):
+    path = tmp_path / "frac.csv"
+    path.write_text("N,K,H,delta,JF\n10,3,3,0.3%,0.767\n7,3,3,0.3%,0.75\n")
+    url = f"sqlite:///{tmp_path / 'ref.db'}"
+    code, _, err = run(capsys, "db", "import", "ref", str(path), "--storage", url)
+    assert code == 2 and "column JF: every JF value is at most 1" in err and "76.7" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "ref.db").exists()
+
+
+def test_export_long_reads_back_in_pandas_with_the_expression_text(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'long.db'}"
+    cells = cells_of([{"N": 5, "K": 3}, {"N": 10, "K": 3}])
+    exprs = {"bear/0": ("the brown bear walking", 70.0), "bear/1": ("a bear on the left", 60.0),
+             "dog/0": ("the dog jumping over the fence", 80.0)}
+
+    def per_expression(shift):
+        return {k: {"J": s + shift - 1, "F": s + shift + 1, "JF": s + shift, "text": text}
+                for k, (text, s) in exprs.items()}
+
+    make_study(url, "long", [
+        trial(cells[0], 70.0, per_expression=per_expression(0.0)),
+        trial(cells[1], None, state="FAIL", error="boom"),
+        trial(cells[1], 72.0, per_expression=per_expression(2.0)),
+    ], cells=cells)
+    out = tmp_path / "long.csv"
+    code, stdout, _ = run(capsys, "db", "export", "long", "--long", "--storage", url, "--out", str(out))
+    assert code == 0 and "wrote 6 rows" in stdout
+    df = pd.read_csv(out)
+    assert list(df.columns[:10]) == ["study", "number", "cell", "video", "item", "expression", "text",
+                                     "J", "F", "JF"]
+    assert {"N", "K", "H", "delta", "w_text"} <= set(df.columns)
+    assert len(df) == 6 and sorted(df["number"].unique()) == [0, 2]  # the failed trial has no rows
+    row = df[(df.number == 2) & (df.item == "dog/0")].iloc[0]
+    assert row.text == "the dog jumping over the fence" and row.video == "dog" and row.expression == 0
+    assert (row.J, row.F, row.JF, row.N, row.K, row.delta) == (81.0, 83.0, 82.0, 10, 3, 0.003)
+    # the analysis a pandas user does: mean J&F per configuration equals each trial's value
+    assert df.groupby("N")["JF"].mean().round(6).to_dict() == {5: 70.0, 10: 72.0}
+    code, _, _ = run(capsys, "db", "export", "long", "--long", "--format", "parquet", "--storage", url,
+                     "--out", str(tmp_path / "long.parquet"))
+    assert code == 0
+    assert pd.read_parquet(tmp_path / "long.parquet").equals(pd.read_csv(out).astype(
+        pd.read_parquet(tmp_path / "long.parquet").dtypes.to_dict()))
+    code, stdout, _ = run(capsys, "db", "show", "long", "2", "--storage", url)
+    assert "the dog jumping over the fence" in stdout

@@ -28,7 +28,9 @@ def test_demo_runs_end_to_end_and_a_second_run_recomputes_nothing(workspace, cap
     # the two ablation tables, side by side, and the report's path
     assert "Synthetic benchmark, the Ref-DAVIS17 ablation points" in out
     assert "Synthetic benchmark, the MeViS ablation points" in out
-    assert out.count("J&F") == 4 and "0.3%" in out and "* " in out
+    headers = [line.split()[:3] for line in out.splitlines()]
+    assert headers.count(["N", "K", "J&F"]) == 2 and headers.count(["H", "δ", "J&F"]) == 2
+    assert "0.3%" in out and "* " in out and "Δ vs ref" in out and "p (Holm)" in out
     assert "reports/demo/index.html" in out
 
     # real Optuna studies, every cell exactly once, complete
@@ -38,6 +40,15 @@ def test_demo_runs_end_to_end_and_a_second_run_recomputes_nothing(workspace, cap
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
         assert len({t.user_attrs["lcrp_cell"] for t in trials}) == CELLS[name]
         assert all(0 <= t.value <= 100 and t.user_attrs["per_video"] for t in trials)
+
+    # the Ref-DAVIS17 tables come from the Ref-DAVIS17 layout and protocol, the MeViS ones from MeViS's
+    for name in DEMO_SPECS:
+        spec = optuna.load_study(study_name=name, storage=f"sqlite:///studies/{name}.db").user_attrs["lcrp_spec"]
+        kind = "ref-davis17" if "davis" in name else "mevis"
+        assert (spec["dataset"]["kind"], spec["dataset"]["root"], spec["protocol"]) == (
+            kind, f"data/synth/{kind}", "davis-unsupervised" if kind == "ref-davis17" else "per-expression")
+    assert (workspace / "data" / "synth" / "ref-davis17" / "valid" / "Annotations").is_dir()
+    assert (workspace / "data" / "synth" / "mevis" / "valid_u" / "mask_dict.json").is_file()
 
     index = (workspace / "reports" / "demo" / "index.html").read_text()
     for name in ("demo_davis_ablation", "demo_mevis_ablation", "demo_resources"):

@@ -54,9 +54,9 @@ def test_davis_semi_end_to_end(tmp_path, capsys):
     for v in gt:
         write_folder(tmp_path / "gt", v, gt[v])
         write_folder(tmp_path / "pred", v, pred[v])
-    out = tmp_path / "scores.csv"
-    assert main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
-                 "--protocol", "davis-semi", "--out", str(out)]) == 0
+    assert main(["eval", "--gt-annotations", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "davis-semi", "--out", str(tmp_path / "res")]) == 0
+    out = tmp_path / "res" / "scores.csv"
     rows = read_csv(out)
     assert list(rows) == ["a/obj1", "a/obj2", "b/obj1"]
     assert float(rows["a/obj1"]["J"]) == 100.0 and float(rows["a/obj2"]["F"]) == 100.0
@@ -70,7 +70,7 @@ def test_davis_semi_end_to_end(tmp_path, capsys):
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_davis_unsupervised_annotation_sets_match_the_api(tmp_path, capsys):
+def test_davis_unsupervised_annotation_sets_match_the_api(tmp_path, capsys, monkeypatch):
     fx = make_davis_dataset(tmp_path / "refdavis")
     ds = load_dataset("ref-davis17", tmp_path / "refdavis")
     preds = {v.name: {e: m.copy() for e, m in fx.gt[v.name].items()} for v in ds}
@@ -82,10 +82,12 @@ def test_davis_unsupervised_annotation_sets_match_the_api(tmp_path, capsys):
     ev = Evaluator(ds, "davis-unsupervised")
     expected = ev.summarize([ev.score_video(v, preds[v.name]) for v in ds])
 
-    gt_dir = tmp_path / "refdavis" / "Annotations_unsupervised" / "480p"
-    assert main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred"),
+    # --gt is the dataset root; results go under eval/<prediction folder name> by default
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--gt", str(tmp_path / "refdavis"), "--pred", str(tmp_path / "pred"),
                  "--protocol", "davis-unsupervised"]) == 0
-    rows = read_csv(tmp_path / "pred" / "results.csv")        # the default --out
+    rows = read_csv(tmp_path / "eval" / "pred" / "scores.csv")
+    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == [f"anno_{a}" for a in range(4)]
     assert set(rows) == set(expected.per_item)
     for key, item in expected.per_item.items():
         assert float(rows[key]["J"]) == item["J"] and float(rows[key]["F"]) == item["F"]
@@ -94,10 +96,10 @@ def test_davis_unsupervised_annotation_sets_match_the_api(tmp_path, capsys):
     assert f"J&F {expected.JF:.1f}   J {expected.J:.1f}   F {expected.F:.1f}" in text
 
     # one plain label-map folder (no anno_<a>) is one set
-    out = tmp_path / "plain.csv"
-    assert main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred" / "anno_2"),
-                 "--protocol", "davis-unsupervised", "--out", str(out), "-q"]) == 0
-    plain = read_csv(out)
+    gt_dir = tmp_path / "refdavis" / "Annotations_unsupervised" / "480p"
+    assert main(["eval", "--gt-annotations", str(gt_dir), "--pred", str(tmp_path / "pred" / "anno_2"),
+                 "--protocol", "davis-unsupervised", "--out", str(tmp_path / "plain"), "-q"]) == 0
+    plain = read_csv(tmp_path / "plain" / "scores.csv")
     assert set(plain) == {"bike/anno0/obj1", "bike/anno0/obj2", "swan/anno0/obj1"}
     assert plain["bike/anno0/obj1"]["J"] == rows["bike/anno2/obj1"]["J"]
 
@@ -108,17 +110,17 @@ def test_void_option_changes_the_davis_scores(tmp_path):
     for v in gt:
         write_folder(tmp_path / "gt", v, gt[v])
         write_folder(tmp_path / "pred", v, pred[v])
-    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q"]
+    args = ["eval", "--gt-annotations", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q"]
     unsup = [*args, "--protocol", "davis-unsupervised"]
-    assert main([*unsup, "--out", str(tmp_path / "default.csv")]) == 0     # void excluded
-    assert main([*unsup, "--out", str(tmp_path / "bg.csv"), "--void", "background"]) == 0
-    assert float(read_csv(tmp_path / "default.csv")["a/anno0/obj1"]["J"]) == 100.0
-    assert float(read_csv(tmp_path / "bg.csv")["a/anno0/obj1"]["J"]) < 100.0
+    assert main([*unsup, "--out", str(tmp_path / "default")]) == 0     # void excluded
+    assert main([*unsup, "--out", str(tmp_path / "bg"), "--void", "background"]) == 0
+    assert float(read_csv(tmp_path / "default" / "scores.csv")["a/anno0/obj1"]["J"]) == 100.0
+    assert float(read_csv(tmp_path / "bg" / "scores.csv")["a/anno0/obj1"]["J"]) < 100.0
     semi = [*args, "--protocol", "davis-semi"]
-    assert main([*semi, "--out", str(tmp_path / "semi.csv")]) == 0         # void as background
-    assert main([*semi, "--out", str(tmp_path / "semi_ex.csv"), "--void", "exclude"]) == 0
-    assert float(read_csv(tmp_path / "semi.csv")["a/obj1"]["J"]) < 100.0
-    assert float(read_csv(tmp_path / "semi_ex.csv")["a/obj1"]["J"]) == 100.0
+    assert main([*semi, "--out", str(tmp_path / "semi")]) == 0         # void as background
+    assert main([*semi, "--out", str(tmp_path / "semi_ex"), "--void", "exclude"]) == 0
+    assert float(read_csv(tmp_path / "semi" / "scores.csv")["a/obj1"]["J"]) < 100.0
+    assert float(read_csv(tmp_path / "semi_ex" / "scores.csv")["a/obj1"]["J"]) == 100.0
 
 
 def test_per_expression_on_a_mevis_root(tmp_path, capsys):
@@ -130,10 +132,9 @@ def test_per_expression_on_a_mevis_root(tmp_path, capsys):
         write_predictions(tmp_path / "pred", "mevis", v, preds[v.name])
     # a palette PNG (label 3) counts as foreground too
     write_label_png(tmp_path / "pred" / "road" / "0" / "00001.png", preds["road"]["0"][1].astype(np.uint8) * 3)
-    out = tmp_path / "mevis.csv"
     assert main(["eval", "--gt", str(tmp_path / "mevis"), "--pred", str(tmp_path / "pred"),
-                 "--protocol", "per-expression", "--out", str(out)]) == 0
-    rows = read_csv(out)
+                 "--protocol", "per-expression", "--out", str(tmp_path / "res")]) == 0
+    rows = read_csv(tmp_path / "res" / "scores.csv")
     assert list(rows) == ["cats/0", "cats/1", "cats/2", "road/0"]
     j, f = ref_jf_stack(preds["cats"]["1"], fx.gt["cats"]["1"])
     assert float(rows["cats/1"]["J"]) == 100 * ref_statistics(j)[0] == 25.0
@@ -149,17 +150,17 @@ def test_missing_prediction_names_the_file_and_writes_nothing(tmp_path, capsys):
         write_folder(tmp_path / "gt", v, gt[v])
         write_folder(tmp_path / "pred", v, np.where(gt[v] == 255, 0, gt[v]).astype(np.uint8))
     (tmp_path / "pred" / "b" / "00003.png").unlink()
-    out = tmp_path / "scores.csv"
-    code = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
-                 "--protocol", "davis-semi", "--out", str(out)])
+    out = tmp_path / "res" / "scores.csv"
+    code = main(["eval", "--gt-annotations", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "davis-semi", "--out", str(out.parent)])
     err = capsys.readouterr().err
     assert code == 2
     assert "lcrp eval: error:" in err and str(tmp_path / "pred" / "b" / "00003.png") in err
     assert "prediction file not found" in err and not out.exists()
     # a missing video folder is named too
     (tmp_path / "pred" / "a" / "00000.png").rename(tmp_path / "moved.png")
-    code = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
-                 "--protocol", "davis-unsupervised", "--out", str(out)])
+    code = main(["eval", "--gt-annotations", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "davis-unsupervised", "--out", str(out.parent)])
     assert code == 2 and str(tmp_path / "pred" / "a" / "00000.png") in capsys.readouterr().err
 
 
@@ -181,7 +182,8 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, case):
     if case == "void-option":
         make_mevis_dataset(tmp_path / "mevis")
         gt_dir = tmp_path / "mevis"
-    code = main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred"), *args])
+    gt_option = "--gt" if case == "void-option" else "--gt-annotations"
+    code = main(["eval", gt_option, str(gt_dir), "--pred", str(tmp_path / "pred"), *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     expected = {"protocol": "--protocol: expected one of",
@@ -197,15 +199,29 @@ def test_parallel_jobs_give_the_same_scores(tmp_path, capsys):
         write_folder(tmp_path / "gt", v, gt[v])
         pred = np.where(gt[v] == 255, 0, gt[v]).astype(np.uint8)
         write_folder(tmp_path / "pred", v, np.roll(pred, 1, axis=2))
-    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q",
+    args = ["eval", "--gt-annotations", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "-q",
             "--protocol", "davis-unsupervised"]
-    assert main([*args, "-j", "1", "--out", str(tmp_path / "one.csv")]) == 0
-    assert main([*args, "-j", "2", "--out", str(tmp_path / "two.csv")]) == 0   # joblib, 2 processes
-    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
-    assert main([*args, "-j", "0"]) == 2
+    assert main([*args, "-j", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "-j", "2", "--out", str(tmp_path / "two")]) == 0   # joblib, 2 processes
+    assert (tmp_path / "one" / "scores.csv").read_text() == (tmp_path / "two" / "scores.csv").read_text()
+    assert main([*args, "-j", "0", "--out", str(tmp_path / "zero")]) == 2
     capsys.readouterr()
     (tmp_path / "pred" / "b" / "00002.png").unlink()            # a worker's error: one line
-    assert main([*args, "-j", "2", "--out", str(tmp_path / "three.csv")]) == 2
+    assert main([*args, "-j", "2", "--out", str(tmp_path / "three")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "prediction file not found" in err
-    assert str(tmp_path / "pred" / "b" / "00002.png") in err and not (tmp_path / "three.csv").exists()
+    assert str(tmp_path / "pred" / "b" / "00002.png") in err and not (tmp_path / "three" / "scores.csv").exists()
+
+
+def test_gt_option_names_what_it_wants(tmp_path, capsys):
+    make_mevis_dataset(tmp_path / "mevis")
+    (tmp_path / "pred").mkdir()
+    code = main(["eval", "--gt-annotations", str(tmp_path / "mevis"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "per-expression"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--gt-annotations: a bare annotation folder holds no expressions; pass the dataset root" in err[0]
+    # --gt is a dataset root for the DAVIS protocols too (ref-davis17 by default)
+    code = main(["eval", "--gt", str(tmp_path / "mevis"), "--pred", str(tmp_path / "pred"),
+                 "--protocol", "davis-unsupervised"])
+    assert code == 2 and "meta_expressions/valid: split folder not found" in capsys.readouterr().err

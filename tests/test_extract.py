@@ -12,7 +12,7 @@ from lcrp_core.data.synth import generate
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=2, seed=1, frames=6,
+    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=2, seed=1, frames=6, split="valid",
                     size=(64, 96))
 
 
@@ -100,7 +100,7 @@ def test_extract_errors_are_one_line(tmp_path, capsys):
 def test_extract_with_sam2_clip_random_init_on_a_tiny_video(tmp_path, caplog):
     pytest.importorskip("sam2", reason="the [models] extra (sam2, open_clip) is not installed")
     pytest.importorskip("open_clip", reason="the [models] extra (sam2, open_clip) is not installed")
-    root = generate(tmp_path / "tiny", videos=1, seed=2, frames=3, size=(64, 96))
+    root = generate(tmp_path / "tiny", split="valid", videos=1, seed=2, frames=3, size=(64, 96))
     cfg = tmp_path / "sam2.yaml"
     cfg.write_text("image_size: 256\npoints_per_side: 4\npred_iou_thresh: 0.0\n"
                    "stability_score_thresh: 0.0\nclip_image_size: 64\n")

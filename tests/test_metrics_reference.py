@@ -66,10 +66,11 @@ def reference_davis(root: Path, task: str, results: Path) -> dict[str, float]:
 
 def ours(tmp_path: Path, gt: Path, pred: Path, protocol: str, *extra: str) -> dict[str, float]:
     """`lcrp eval`'s dataset statistics (0–1) from its per-item CSV (one group: plain means)."""
-    out = tmp_path / f"ours-{len(list(tmp_path.glob('ours-*.csv')))}.csv"
-    assert main(["eval", "--gt", str(gt), "--pred", str(pred), "--protocol", protocol,
+    out = tmp_path / f"ours-{len(list(tmp_path.glob('ours-*')))}"
+    gt_option = "--gt" if protocol == "per-expression" else "--gt-annotations"
+    assert main(["eval", gt_option, str(gt), "--pred", str(pred), "--protocol", protocol,
                  "--out", str(out), "-q", "-j", "1", *extra]) == 0
-    with open(out, newline="") as f:
+    with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     stats = {k: float(np.mean([float(r[k]) for r in rows])) / 100 for k in STATS}
     stats["JF"] = (stats["J"] + stats["F"]) / 2
@@ -273,8 +274,8 @@ def test_semi_reads_only_scored_frames_void_background_one_bit(tmp_path):
     assert not (tmp_path / "pred" / "a" / "00000.png").exists()
     # a scored frame missing is still an error naming it
     (tmp_path / "pred" / "b" / "00002.png").unlink()
-    assert main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred"), "--protocol",
-                 "davis-semi", "-q", "-j", "1", "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["eval", "--gt-annotations", str(gt_dir), "--pred", str(tmp_path / "pred"), "--protocol",
+                 "davis-semi", "-q", "-j", "1", "--out", str(tmp_path / "x")]) == 2
 
 
 def test_semi_hand_checked_one_bit_frame(tmp_path):
@@ -299,8 +300,8 @@ def test_semi_needs_three_frames_where_the_reference_crashes(tmp_path, capsys):
     (tmp_path / "pred" / "s").mkdir(parents=True)
     with pytest.raises(IndexError):                               # masks_id[0] of no frames
         reference_davis(tmp_path / "davis", "semi-supervised", tmp_path / "pred")
-    assert main(["eval", "--gt", str(gt_dir), "--pred", str(tmp_path / "pred"), "--protocol",
-                 "davis-semi", "-q", "-j", "1"]) == 2
+    assert main(["eval", "--gt-annotations", str(gt_dir), "--pred", str(tmp_path / "pred"), "--protocol",
+                 "davis-semi", "-q", "-j", "1", "--out", str(tmp_path / "x")]) == 2
     assert "needs at least 3, got 2" in capsys.readouterr().err
 
 

@@ -15,7 +15,7 @@ BASE = Params(num_frames=10, top_k=3, refine_rounds=3, min_region_frac=0.003)
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=4, seed=3, frames=24,
+    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=4, seed=3, frames=24,
                     size=(120, 160))
 
 

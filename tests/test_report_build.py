@@ -21,6 +21,7 @@ plots:
   - {kind: heatmap, study: d_nk, x: N, y: K}
   - {kind: lines, study: d_hd, x: delta, series: H}
   - {kind: spread, study: d_nk}
+  - {kind: forest, study: d_nk}
   - {kind: history, study: t}
   - {kind: importances, study: t}
   - {kind: heatmap, study: not_there, x: N, y: K}
@@ -71,7 +72,8 @@ def test_every_table_and_plot_is_written(report):
     for stem in ("davis", "gone", "res"):
         for fmt in ("md", "html", "tex"):
             assert (out / f"{stem}.{fmt}").stat().st_size > 100
-    plots = ["heatmap_d_nk_N_K", "lines_d_hd_delta_H", "spread_d_nk", "history_t", "importances_t"]
+    plots = ["heatmap_d_nk_N_K", "lines_d_hd_delta_H", "spread_d_nk", "forest_d_nk", "history_t",
+             "importances_t"]
     for stem in plots:
         png, pdf = (out / f"{stem}.png").read_bytes(), (out / f"{stem}.pdf").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
@@ -91,7 +93,8 @@ def test_index_pages_show_every_table_and_plot(report):
     for stem in ("heatmap_d_nk_N_K", "lines_d_hd_delta_H", "spread_d_nk", "history_t", "importances_t"):
         assert f'<img src="{stem}.png"' in page and f'<a href="{stem}.pdf">PDF</a>' in page
     md = (out / "index.md").read_text()
-    assert "![d_nk](heatmap_d_nk_N_K.png)" in md and "## Davis" in md
+    assert "![J&F over N and K](heatmap_d_nk_N_K.png)" in md and "## Davis" in md
+    assert "Study `d_nk`." in md and "(study d_nk)" in page
 
 
 def test_missing_and_incomplete_studies_are_named_in_output_and_warnings(report):

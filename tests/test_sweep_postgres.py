@@ -51,7 +51,7 @@ def pg_url() -> str:
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=2, seed=5, frames=8,
+    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
                     size=(64, 96))
 
 

@@ -30,7 +30,7 @@ POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3,
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=2, seed=5, frames=8,
+    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
                     size=(64, 96))
 
 

@@ -62,9 +62,14 @@ def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
             assert spec.dataset.root == f"data/{spec.dataset.kind}"
             if spec.dataset.kind == "mevis":
                 assert spec.dataset.split == "valid_u"
+        elif study.startswith("refdavis"):  # the demo's copy runs on the Ref-DAVIS17 layout
+            assert (spec.backend.name, spec.dataset.kind, spec.dataset.root, spec.dataset.split,
+                    spec.protocol) == ("classical", "ref-davis17", "data/synth/ref-davis17", "valid",
+                                       "davis-unsupervised")
         else:
             assert (spec.backend.name, spec.dataset.kind, spec.dataset.root, spec.dataset.split,
-                    spec.protocol) == ("classical", "mevis", "data/synth", "valid", "per-expression")
+                    spec.protocol) == ("classical", "mevis", "data/synth/mevis", "valid_u",
+                                       "per-expression")
 
 
 def test_demo_tpe_spec():
@@ -140,7 +145,7 @@ ERRORS = {
     "repeats range": (lambda s: s | {"repeats": 0}, "repeats", "expected an integer >= 1"),
     "bool is not an int": (lambda s: s | {"max_retries": True}, "max_retries", "expected an integer"),
     "delta out of range": (lambda s: s | {"points": [{"N": 2}, {"N": 3}, {"delta": 1.5}]},
-                           "points[2].delta", "0 <= delta < 1"),
+                           "points[2].delta", "1.5 read as a fraction is 150% of the frame; write '1.5%'"),
     "K below 1": (lambda s: s | {"points": [{"K": 0}]}, "points[0].K", "K >= 1"),
     "N not an integer": (lambda s: s | {"points": [{"N": 2.5}]}, "points[0].N", "an integer"),
     "unknown parameter": (lambda s: s | {"points": [{"N": 2}, {"Q": 1}]}, "points[1].Q",
@@ -162,7 +167,7 @@ ERRORS = {
         "params": {"K": {"low": 1.5, "high": 3}}, "n_trials": 4}}, "tpe.params.K.low", "an integer"),
     "tpe range out of bounds": (lambda s: _without(s, "points") | {"tpe": {
         "params": {"delta": {"low": 0.001, "high": 1.2}}, "n_trials": 4}},
-        "tpe.params.delta.high", "0 <= delta < 1"),
+        "tpe.params.delta.high", "1.2 read as a fraction is 120% of the frame; write '1.2%'"),
     "tpe pruner": (lambda s: _without(s, "points") | {"tpe": {
         "params": {"N": {"low": 2, "high": 3}}, "n_trials": 4, "pruner": "median"}},
         "tpe.pruner", "expected one of ['none', 'wilcoxon']"),

@@ -32,11 +32,11 @@ def test_same_parameters_give_byte_identical_trees(bench, tmp_path):
 
 
 def test_layout_is_mevis_and_reads_back_with_the_mevis_reader(bench):
-    split = bench / "valid"
+    split = bench / "valid_u"
     meta = json.loads((split / "meta_expressions.json").read_text())
     mask_dict = json.loads((split / "mask_dict.json").read_text())
     assert set(meta) == {"videos"} and len(meta["videos"]) == SMALL["videos"]
-    ds = load_dataset("mevis", bench, "valid")
+    ds = load_dataset("mevis", bench)
     assert list(ds.videos) == sorted(meta["videos"])
     for name, video in ds.videos.items():
         entry = meta["videos"][name]
@@ -60,8 +60,8 @@ def test_layout_is_mevis_and_reads_back_with_the_mevis_reader(bench):
 def test_masks_are_the_rendered_visible_masks_and_absent_objects_are_null(tmp_path):
     params = {"videos": 2, "seed": 7, "frames": 30, "size": (64, 80)}
     root = synth.generate(tmp_path / "long", **params)
-    mask_dict = json.loads((root / "valid" / "mask_dict.json").read_text())
-    meta = json.loads((root / "valid" / "meta_expressions.json").read_text())["videos"]
+    mask_dict = json.loads((root / "valid_u" / "mask_dict.json").read_text())
+    meta = json.loads((root / "valid_u" / "meta_expressions.json").read_text())["videos"]
     anno, nulls = 0, 0  # anno ids number every object, video after video
     for i in range(params["videos"]):
         scene = synth.make_video(params["seed"], i, frames=(30, 30), size=params["size"])
@@ -163,7 +163,7 @@ def test_sentences_name_real_attributes_of_their_referents_uniquely():
 
 def test_named_colours_are_what_the_pixels_show(bench):
     """The mean hue of an object's ground-truth pixels in the JPEGs is nearest its own colour."""
-    ds = load_dataset("mevis", bench, "valid")
+    ds = load_dataset("mevis", bench)
     hues = {name: _hue(np.array(rgb)) for name, rgb in synth.PALETTE.items()}
     checked = 0
     for video in ds:
@@ -248,3 +248,27 @@ def test_cli_writes_the_benchmark_and_reports_errors_in_one_line(tmp_path, capsy
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("lcrp data: error:") and str(out) in err[-1]
+
+
+def test_ref_davis17_layout_reads_back_with_the_ref_davis17_reader(tmp_path, capsys):
+    params = {"videos": 3, "seed": 5, "frames": (6, 9), "size": (64, 80)}
+    root = synth.generate(tmp_path / "davis", layout="ref-davis17", **params)
+    assert sorted(p.name for p in root.iterdir()) == ["meta_expressions", "synth.json", "valid"]
+    assert sorted(p.name for p in (root / "valid").iterdir()) == ["Annotations", "JPEGImages"]
+    ds = load_dataset("ref-davis17", root)  # valid: the Ref-DAVIS17 reader's default split
+    assert list(ds.videos) == [f"synth_{i:03d}" for i in range(3)]
+    for i, video in enumerate(ds):
+        scene = synth.make_video(5, i, frames=(6, 9), size=(64, 80))
+        visible = np.array([vis for _, vis in synth.render(scene)])          # T×O×H×W
+        annotated = synth.davis_expressions(scene, [bool(m.any()) for m in visible[0]])
+        assert 1 <= len(annotated) <= 2 and len(video.expressions) == 4 * len(annotated)
+        objects = video.gt_objects()
+        assert objects.obj_ids == tuple(range(1, len(annotated) + 1))   # all in the first frame
+        for label, (obj, texts) in enumerate(annotated, start=1):
+            assert np.array_equal(objects.masks[label - 1], visible[:, obj])
+            exps = [e for e in video.expressions.values() if e.obj_ids == (label,)]
+            assert [e.text for e in exps] == texts and [e.anno_set for e in exps] == [0, 1, 2, 3]
+    # the CLI writes the same files
+    assert main(["-q", "data", "synth", "--out", str(tmp_path / "cli"), "--layout", "ref-davis17",
+                 "--videos", "3", "--seed", "5", "--frames", "6-9", "--size", "64x80"]) == 0
+    assert _tree(tmp_path / "cli") == _tree(root)

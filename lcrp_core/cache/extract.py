@@ -1,8 +1,15 @@
 """Fill the feature cache for a dataset: proposals on every frame and every expression's text
 feature, one worker process per device, each building the backend (and loading its models) once.
 
-Resumable: a video whose completion marker exists is skipped; an interrupted video is resumed
-frame by frame (entries already written are loaded, not recomputed).
+Resumable: a video whose completion marker verifies, with every entry it lists present with a
+valid header, is skipped; an interrupted or damaged video is resumed frame by frame (entries
+already written are loaded and verified, not recomputed; corrupt ones are recomputed).
+Temporary files left by a killed writer are removed at the start.
+
+:func:`run_on_devices` is the per-video scheduler, shared with ``lcrp predict``: it hands video
+names to one worker process per device (inline for one device) and draws the progress bar from
+their events. A job is any picklable object with ``run(device, names, on_frames, on_video) ->
+counters`` that builds what it needs once per worker.
 """
 
 from __future__ import annotations
@@ -47,6 +54,21 @@ class ExtractJob:
         store = CacheStore(self.cache_dir)
         return ds, backend, store, CacheScope.of(ds, backend)
 
+    def run(self, device: str, names, on_frames, on_video) -> dict[str, int]:
+        """Extract the videos ``names`` on ``device`` (one backend for all of them)."""
+        ds, backend, store, scope = self.open(device)
+        total: dict[str, int] = {}
+        try:
+            for name in names:
+                feats = VideoFeatures(ds.videos[name], backend, store, scope)
+                feats.extract(progress=on_frames)
+                for k, v in feats.counters.as_dict().items():
+                    total[k] = total.get(k, 0) + v
+                on_video(name)
+        finally:
+            backend.close()
+        return total
+
 
 @dataclass(frozen=True)
 class ExtractReport:
@@ -57,23 +79,9 @@ class ExtractReport:
     counters: dict[str, int]
 
 
-def _extract_videos(job: ExtractJob, device: str, names, on_frames, on_video) -> dict[str, int]:
-    ds, backend, store, scope = job.open(device)
-    total: dict[str, int] = {}
-    try:
-        for name in names:
-            feats = VideoFeatures(ds.videos[name], backend, store, scope)
-            feats.extract(progress=on_frames)
-            for k, v in feats.counters.as_dict().items():
-                total[k] = total.get(k, 0) + v
-            on_video(name)
-    finally:
-        backend.close()
-    return total
-
-
-def _worker(job: ExtractJob, device: str, tasks, events) -> None:
-    """Worker process: pin the device, build the backend once, pull video names until None."""
+def _worker(job, device: str, tasks, events) -> None:
+    """Worker process: pin the device, run the job (which builds its backend once) on the video
+    names pulled until None."""
     local = pin_device(device)
 
     def names():
@@ -81,8 +89,8 @@ def _worker(job: ExtractJob, device: str, tasks, events) -> None:
             yield name
 
     try:
-        counters = _extract_videos(job, local, names(), lambda n: events.put(("frames", n)),
-                                   lambda v: events.put(("video", v)))
+        counters = job.run(local, names(), lambda n: events.put(("frames", n)),
+                           lambda v: events.put(("video", v)))
         events.put(("done", counters))
     except LcrpError as exc:
         events.put(("error", str(exc)))
@@ -93,7 +101,16 @@ def _worker(job: ExtractJob, device: str, tasks, events) -> None:
 def extract(job: ExtractJob, devices: Sequence[str], *, progress: bool = True) -> ExtractReport:
     """Extract every video of ``job`` not already complete, spreading videos over ``devices``."""
     ds, backend, store, scope = job.open("cpu")  # index only: models load lazily, never here
-    pending = [v.name for v in ds if not VideoFeatures(v, backend, store, scope).is_extracted()]
+    stale = sum(store.remove_stale_tmp(prefix) for prefix in (scope.features, scope.tracks))
+    if stale:
+        log.info("extract: removed %d temporary file(s) left by a killed writer", stale)
+    pending = []
+    for v in ds:
+        problem = VideoFeatures(v, backend, store, scope).extraction_problem()
+        if problem is not None and problem != "not extracted":
+            log.warning("extract: %s: %s; repairing it", v.name, problem)
+        if problem is not None:
+            pending.append(v.name)
     skipped = len(ds) - len(pending)
     if skipped:
         log.info("extract: %d of %d videos already cached, skipped", skipped, len(ds))
@@ -106,16 +123,20 @@ def extract(job: ExtractJob, devices: Sequence[str], *, progress: bool = True) -
             counters[k] = counters.get(k, 0) + v
 
     try:
-        if len(devices) == 1 or len(pending) <= 1:
-            merge(_extract_videos(job, pin_device(devices[0]), pending, bar.update, lambda v: None))
-        else:
-            _run_workers(job, devices, pending, bar, merge)
+        run_on_devices(job, devices, pending, bar, merge)
     finally:
         bar.close()
     return ExtractReport(scope.features, len(pending), skipped, frames, counters)
 
 
-def _run_workers(job, devices, pending, bar, merge) -> None:
+def run_on_devices(job, devices: Sequence[str], pending: Sequence[str], bar, merge) -> None:
+    """Run ``job`` on the videos ``pending``: inline for one device (or one video), else one
+    spawned worker process per device pulling names from a queue. ``bar.update(frames)`` follows
+    the workers' progress; ``merge(counters)`` receives each worker's counters. A worker's
+    failure stops the run with an LcrpError carrying its message."""
+    if len(devices) == 1 or len(pending) <= 1:
+        merge(job.run(pin_device(devices[0]), pending, bar.update, lambda v: None))
+        return
     ctx = mp.get_context("spawn")
     tasks, events = ctx.Queue(), ctx.Queue()
     for name in pending:
@@ -148,7 +169,7 @@ def _run_workers(job, devices, pending, bar, merge) -> None:
         if p.is_alive():
             p.terminate()
     if errors:
-        raise LcrpError(f"extraction failed: {errors[0]}")
+        raise LcrpError(f"a worker failed: {errors[0]}")
 
 
 def cache_summary(root: str | Path) -> list[dict[str, Any]]:

@@ -226,7 +226,28 @@ class VideoFeatures:
 
     # -- extraction ----------------------------------------------------------------------------
     def is_extracted(self) -> bool:
-        return self.store is not None and self.store.exists(self._key(self.scope.features, "complete"))
+        """Whether the video's completion marker verifies (checksum and name) and every entry it
+        lists (each frame's proposals, each expression's text feature) exists with a valid
+        header; cheap: the entries themselves are not decompressed."""
+        return self.store is not None and self.extraction_problem() is None
+
+    def extraction_problem(self) -> str | None:
+        """Why the video does not count as extracted (None when it does); see is_extracted."""
+        assert self.store is not None
+        key = self._key(self.scope.features, "complete")
+        if not self.store.exists(key):
+            return "not extracted"
+        marker = self.store.get(key)  # a corrupt marker is reported, deleted: None
+        if marker is None:
+            return "its completion marker is corrupt"
+        keys = [self._key(self.scope.features, "proposals", f"{t:05d}")
+                for t in marker.meta.get("frames", [])]
+        keys += [f"{self.scope.features}/_text/{text_hash(e.text)}"
+                 for e in self.video.expressions.values()]
+        bad = [k for k in keys if not self.store.has_header(k)]
+        if bad:
+            return f"{len(bad)} cached entr{'y is' if len(bad) == 1 else 'ies are'} missing or corrupt ({bad[0]})"
+        return None
 
     def extract(self, frames: Sequence[int] | None = None, progress=None) -> None:
         """Compute and store proposals on ``frames`` (default: all) and every expression's text

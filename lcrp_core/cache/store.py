@@ -5,6 +5,10 @@ metadata and array index, then the arrays' raw bytes, zlib-compressed). Writes g
 and are renamed into place, so a reader sees either the whole entry or none. Every load verifies
 the checksum; a corrupt or truncated entry is reported in one line, deleted and treated as
 missing, so the caller recomputes it — it is never used.
+
+Each entry's header names the entry itself (its key ``<scope>/<video>/<kind>/<frame…>``, in the
+metadata under ``_entry``): an entry copied over another (another frame's, video's or kind's)
+fails that check and is treated as corrupt like a bad checksum.
 """
 
 from __future__ import annotations
@@ -75,6 +79,22 @@ def decode_entry(blob: bytes) -> Entry:
         raise CorruptEntry(f"unreadable body ({exc})") from exc
 
 
+#: Metadata key holding the entry's own key (see the module doc).
+ENTRY_KEY = "_entry"
+#: A temporary file untouched for this long was left by a killed writer (seconds).
+STALE_TMP_S = 600.0
+
+
+def _check_entry(entry: Entry, key: str) -> Entry:
+    """``entry`` without its ``_entry`` name, or CorruptEntry when it names another entry."""
+    meta = dict(entry.meta)
+    named = meta.pop(ENTRY_KEY, None)
+    if named != key:
+        raise CorruptEntry(f"its header names entry {named!r}, not this one" if named else
+                           "its header does not name its entry")
+    return Entry(entry.arrays, meta)
+
+
 class CacheStore:
     """Checksummed entries under ``root``, addressed by relative keys like ``a/b/c``."""
 
@@ -95,7 +115,7 @@ class CacheStore:
         except FileNotFoundError:
             return None
         try:
-            return decode_entry(blob)
+            return _check_entry(decode_entry(blob), key)
         except CorruptEntry as exc:
             log.warning("cache: corrupt entry %s (%s): discarded, recomputing", path, exc)
             path.unlink(missing_ok=True)
@@ -104,7 +124,35 @@ class CacheStore:
     def put(self, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
         """Write an entry atomically (temporary file in the same folder, then rename)."""
         with atomic_open(self.path(key)) as fh:
-            fh.write(encode_entry(arrays, meta or {}))
+            fh.write(encode_entry(arrays, {**(meta or {}), ENTRY_KEY: key}))
+
+    def has_header(self, key: str) -> bool:
+        """Cheap check of an entry (no decompression): the file exists, is longer than the
+        magic line and checksum, and starts with the magic line."""
+        path = self.path(key)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(MAGIC))
+            return head == MAGIC and path.stat().st_size > len(MAGIC) + 65
+        except OSError:
+            return False
+
+    def remove_stale_tmp(self, prefix: str = "") -> int:
+        """Delete the temporary files under ``prefix`` left by killed writers (untouched for
+        STALE_TMP_S seconds); how many were deleted."""
+        import time
+
+        base, removed = self.root / prefix, 0
+        if not base.is_dir():
+            return 0
+        for path in base.rglob(".*.tmp"):
+            try:
+                if time.time() - path.stat().st_mtime > STALE_TMP_S:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def entries(self, prefix: str = "") -> Iterator[Path]:
         """Every entry file under ``root/prefix``."""
@@ -115,8 +163,9 @@ class CacheStore:
     def verify(self, prefix: str = "") -> Iterator[tuple[Path, str | None]]:
         """(path, problem or None) for every entry under ``prefix``; nothing is deleted."""
         for path in self.entries(prefix):
+            key = path.relative_to(self.root).as_posix().removesuffix(SUFFIX)
             try:
-                decode_entry(path.read_bytes())
+                _check_entry(decode_entry(path.read_bytes()), key)
             except CorruptEntry as exc:
                 yield path, str(exc)
             else:

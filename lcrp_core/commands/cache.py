@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from lcrp_core.commands import confirm
 from lcrp_core.errors import LcrpError
 
 
@@ -66,7 +67,7 @@ def clear(args) -> int:
     target = root / args.dataset if args.dataset else root
     if args.dataset and not target.is_dir():
         raise LcrpError(f"no cached dataset {args.dataset!r} (see `lcrp cache info`)", path=root)
-    if not args.yes and input(f"delete everything under {target}? [y/N] ").strip().lower() != "y":
+    if not confirm(f"delete everything under {target}?", yes=args.yes):
         print("nothing deleted")
         return 1
     for child in (target.iterdir() if target.is_dir() else []):

@@ -43,7 +43,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     q.add_argument("study")
     q.add_argument("--format", default="csv", choices=("csv", "parquet"))
     q.add_argument("--out", default=None, metavar="FILE",
-                   help="output file (default: STUDY.csv / STUDY.parquet; '-' writes CSV to stdout)")
+                   help="output file (default: STUDY.csv / STUDY.parquet, STUDY_long.* with "
+                        "--long; '-' writes CSV to stdout)")
+    q.add_argument("--long", action="store_true",
+                   help="one row per (trial, video, expression) with the expression text, J, F, "
+                        "J&F and the trial's parameters (the form pandas/seaborn analyse)")
     q.set_defaults(func=export)
 
     q = dsub.add_parser("import", parents=parents,
@@ -64,7 +68,7 @@ def studies(args: argparse.Namespace) -> int:
     from lcrp_core.sweep.storage import STUDIES_DIR, discover_storages
 
     urls = [args.storage] if args.storage else discover_storages(STUDIES_DIR)
-    found = load_storages(urls)
+    found = load_storages(urls, skip_unreadable=not args.storage)
     if not found:
         print(f"no studies in {args.storage or str(STUDIES_DIR) + '/'}")
         return 0
@@ -97,21 +101,23 @@ def show(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     from lcrp_core.errors import ConfigError
-    from lcrp_core.report.db import csv_bytes, export_records, parquet_bytes
+    from lcrp_core.report.db import csv_bytes, export_records, long_records, parquet_bytes
     from lcrp_core.report.output import write_atomic
     from lcrp_core.report.study import load_study
 
     study = load_study(args.study, storage=args.storage)
-    columns, records = export_records(study)
+    columns, records = long_records(study) if args.long else export_records(study)
     if args.out == "-":
         if args.format != "csv":
             raise ConfigError("only CSV can be written to stdout; give --out FILE", key="--out")
         sys.stdout.write(csv_bytes(columns, records).decode("utf-8"))
         return 0
     data = csv_bytes(columns, records) if args.format == "csv" else parquet_bytes(columns, records)
-    out = write_atomic(Path(args.out or f"{study.name}.{args.format}"), data)
+    stem = f"{study.name}_long" if args.long else study.name
+    out = write_atomic(Path(args.out or f"{stem}.{args.format}"), data)
     if not args.quiet:
-        print(f"wrote {len(records)} trials × {len(columns)} columns to {out}")
+        what = "rows (trial × video × expression)" if args.long else "trials"
+        print(f"wrote {len(records)} {what} × {len(columns)} columns to {out}")
     return 0
 
 

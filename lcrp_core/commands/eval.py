@@ -1,21 +1,26 @@
 """`lcrp eval`: score a folder of predicted PNGs with J, F and J&F (0–100).
 
-Layouts:
+Ground truth: ``--gt`` is a dataset root for every protocol (``--dataset``, ``--split``;
+``ref-davis17`` for the DAVIS protocols and ``mevis`` for per-expression by default), or, for
+the DAVIS protocols, ``--gt-annotations`` names a bare DAVIS annotation folder
+``<video>/<frame>.png`` (palette label maps, 255 void: e.g. DAVIS's ``Annotations/480p``).
 
-- ``davis-semi`` / ``davis-unsupervised``: ``--gt`` is a DAVIS annotation folder
-  ``<video>/<frame>.png`` (palette label maps, 255 void: e.g. ``Annotations/480p`` or
-  ``Annotations_unsupervised/480p``); predictions are label maps ``<pred>/<video>/<frame>.png``
-  for every ground-truth frame. For ``davis-unsupervised``, a ``--pred`` folder holding
-  ``anno_0`` .. ``anno_3`` (the Ref-DAVIS17 layout ReferFormer and ``lcrp`` write) is scored
-  set by set and the sets are averaged. ``davis-semi`` reads (and checks) only the frames it
+Predictions:
+
+- ``davis-semi`` / ``davis-unsupervised``: label maps ``<pred>/<video>/<frame>.png`` for every
+  ground-truth frame. For ``davis-unsupervised``, a ``--pred`` folder holding ``anno_0`` ..
+  ``anno_3`` (the Ref-DAVIS17 layout ReferFormer and ``lcrp predict`` write) is scored set by set
+  and the sets are averaged. ``davis-semi`` reads (and checks) only the frames it
   scores: every frame but the first and the last, as davis2017-evaluation does.
-- ``per-expression``: ``--gt`` is a dataset root (``--dataset``, ``--split``; MeViS by default);
-  predictions are ``<pred>/<video>/<exp_id>/<frame>.png`` read as MeViS's ``eval_mevis.py``
-  reads them (OpenCV greyscale: grey, palette, RGB or 1-bit PNGs; non-zero = foreground).
+- ``per-expression``: predictions are ``<pred>/<video>/<exp_id>/<frame>.png`` read as MeViS's ``eval_mevis.py``
+  reads them (OpenCV greyscale: grey, palette, RGB or 1-bit PNGs; non-zero = foreground); a folder written
+  by ``lcrp predict`` is read from its ``Annotations/``.
 
 Videos are scored in parallel (``--jobs``, joblib); the result does not depend on the order.
 
-Writes one CSV row per scored object or expression (0–100, full precision), atomically.
+Writes ``<out>/scores.csv`` (one row per scored object or expression, 0–100, full precision),
+atomically; ``--out`` defaults to ``eval/<name of the prediction folder>``, never the prediction
+folder itself.
 """
 
 from __future__ import annotations
@@ -33,16 +38,18 @@ def register(sub, common) -> None:
                        description="Score a folder of predicted PNGs against ground truth with "
                                    "the DAVIS or MeViS protocol; print J&F, J, F (0-100) and "
                                    "write per-object/per-expression scores to a CSV.")
-    p.add_argument("--gt", required=True, metavar="DIR",
-                   help="DAVIS annotation folder <video>/<frame>.png (davis-*), or the dataset "
-                        "root (per-expression)")
+    gt = p.add_mutually_exclusive_group(required=True)
+    gt.add_argument("--gt", metavar="ROOT", help="the dataset root (--dataset, --split)")
+    gt.add_argument("--gt-annotations", metavar="DIR",
+                    help="davis-*: a DAVIS annotation folder <video>/<frame>.png instead")
     p.add_argument("--pred", required=True, metavar="DIR", help="predicted PNGs")
     p.add_argument("--protocol", required=True,
                    help="davis-semi | davis-unsupervised | per-expression")
-    p.add_argument("--out", default=None, metavar="CSV",
-                   help="per-item scores (default: <pred>/results.csv)")
-    p.add_argument("--dataset", default="mevis", help="per-expression: dataset kind (default: %(default)s)")
-    p.add_argument("--split", default=None, help="per-expression: split (default: the kind's default)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="results folder: scores.csv (default: eval/<name of --pred>)")
+    p.add_argument("--dataset", default=None,
+                   help="--gt's dataset kind (default: ref-davis17 for davis-*, mevis for per-expression)")
+    p.add_argument("--split", default=None, help="--gt's split (default: the kind's default)")
     p.add_argument("--void", choices=("exclude", "background"), default=None,
                    help="davis-*: how ground-truth void pixels (255) are scored; default as "
                         "davis2017-evaluation: excluded from J and F in davis-unsupervised, "
@@ -157,6 +164,13 @@ def _read_masks(paths: list[Path]):
     return out
 
 
+def _expression_root(pred: Path) -> Path:
+    """``<pred>/Annotations`` for a folder written by ``lcrp predict``, else ``pred``."""
+    from lcrp_core.pipeline.predict import PREDICT_JSON
+
+    return pred / "Annotations" if (pred / PREDICT_JSON).is_file() else pred
+
+
 def _score_expressions(pred_root: Path, evaluator, video):
     if not video.expressions:
         return None
@@ -190,7 +204,8 @@ def _score_all(args, dataset) -> list:
     jobs = min(args.jobs or _default_jobs(), len(names))
     bar = {"desc": "videos", "unit": "video", "total": len(names),
            "disable": args.quiet or None, "leave": False}
-    call = (args.protocol, args.void, Path(args.pred))
+    pred = Path(args.pred)
+    call = (args.protocol, args.void, _expression_root(pred) if args.protocol == "per-expression" else pred)
     if jobs <= 1:
         results = [_score_one(dataset, *call, n) for n in tqdm(names, **bar)]
     else:
@@ -233,14 +248,18 @@ def run(args) -> int:
     if args.void is not None and args.protocol == "per-expression":
         raise ConfigError("the per-expression protocol has no void pixels", key="--void")
     require_dir(args.pred, "prediction")
-    if args.protocol == "per-expression":
-        dataset = load_dataset(args.dataset, args.gt, args.split)
+    if args.gt_annotations is not None:
+        if args.protocol == "per-expression":
+            raise ConfigError("a bare annotation folder holds no expressions; pass the dataset "
+                              "root with --gt", key="--gt-annotations")
+        dataset = _annotation_dataset(Path(args.gt_annotations))
     else:
-        dataset = _annotation_dataset(Path(args.gt))
+        kind = args.dataset or ("mevis" if args.protocol == "per-expression" else "ref-davis17")
+        dataset = load_dataset(kind, args.gt, args.split)
     evaluator = Evaluator(dataset, args.protocol, void=args.void)
     scores = _score_all(args, dataset)
     summary = evaluator.summarize(scores)
-    out = Path(args.out) if args.out else Path(args.pred) / "results.csv"
+    out = (Path(args.out) if args.out else Path("eval") / Path(args.pred).resolve().name) / "scores.csv"
     rows = _write_csv(out, scores)
     what = "expressions" if args.protocol == "per-expression" else "objects"
     print(f"{args.protocol}: {len(summary.per_video)} videos, {rows} {what}")

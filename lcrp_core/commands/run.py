@@ -41,6 +41,7 @@ def run(args) -> int:
     from lcrp_core.pipeline import Params, preset
     from lcrp_core.pipeline import run as run_pipeline
 
+    _check_options(args)
     overrides = {k: getattr(args, k) for k in ("N", "K", "H", "delta") if getattr(args, k) is not None}
     params = Params.from_mapping(overrides, base=preset(args.preset))
     config = load_backend_config(args.backend_config)
@@ -69,3 +70,20 @@ def run(args) -> int:
                  trace.score, trace.support)
     log.info("run: %d masks in %s, overlay %s", len(masks), out / "masks", out / args.overlay)
     return 0
+
+
+def _check_options(args) -> None:
+    """Refuse a bad option before anything runs or is written (masks, overlay, run.json)."""
+    import math
+
+    from lcrp_core.errors import ConfigError
+
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise ConfigError(f"expected a positive frame rate, got {args.fps}", key="--fps")
+    if Path(args.overlay).suffix.lower() not in (".gif", ".mp4") or Path(args.overlay).name != args.overlay:
+        raise ConfigError(f"expected a file name ending in .gif or .mp4, got {args.overlay!r}",
+                          key="--overlay")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("expected a folder (or a path to create), found a file", path=out,
+                          key="--out")

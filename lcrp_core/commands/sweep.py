@@ -51,11 +51,21 @@ def register(sub, common) -> None:
     s.set_defaults(func=status)
 
     c = cmds.add_parser("check", parents=[common], help="validate sweep specs",
-                        description="Validate specs without running anything.")
+                        description="Validate specs without running anything: the spec itself "
+                                    "and, unless --no-root-check, its dataset's split and videos.")
     c.add_argument("specs", nargs="+", help="sweep specs (YAML)")
     c.add_argument("--no-root-check", action="store_true",
                    help="do not require the dataset roots to exist")
     c.set_defaults(func=check)
+
+    d = cmds.add_parser("delete", parents=[common], help="delete a study and its trials",
+                        description="Delete a study (e.g. one created from a mistaken spec) and "
+                                    "all its trials from its storage, after confirmation.")
+    d.add_argument("study", help="study name")
+    d.add_argument("--storage", help="storage URL (default: studies/<study>.db, else the one "
+                                     "storage under studies/ holding the study)")
+    d.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    d.set_defaults(func=delete)
 
 
 def _optuna_logs(args) -> None:
@@ -71,6 +81,7 @@ def run(args) -> int:
     from lcrp_core.sweep.driver import run_sweep
     from lcrp_core.sweep.spec import load_spec
     from lcrp_core.sweep.status import format_status
+    from lcrp_core.sweep.storage import storage_errors
 
     _optuna_logs(args)
     spec = load_spec(args.spec, check_root=args.root is None)
@@ -83,23 +94,30 @@ def run(args) -> int:
         from dataclasses import replace
 
         spec = replace(spec, devices=tuple(parse_devices(args.devices)))
-    result = run_sweep(spec, workers=args.workers, progress=not (args.quiet or args.no_progress),
-                       verbose=args.verbose)
+    with storage_errors(spec.storage):
+        result = run_sweep(spec, workers=args.workers,
+                           progress=not (args.quiet or args.no_progress), verbose=args.verbose)
     print(format_status(result.status))
     print(f"  {result.computed} trial(s) computed by this run")
     return _exit_code(result.status)
 
 
 def worker(args) -> int:
-    from lcrp_core.devices import parse_devices
-    from lcrp_core.sweep.driver import drive, worker_slots
     from lcrp_core.sweep.queue import load_sweep
-    from lcrp_core.sweep.status import format_status, study_status
-    from lcrp_core.sweep.storage import default_storage_url
-    from lcrp_core.sweep.worker import run_worker
+    from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
-    queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
+    url = args.storage or default_storage_url(args.study)
+    with storage_errors(url):
+        return _worker(args, load_sweep(args.study, url))
+
+
+def _worker(args, queue) -> int:
+    from lcrp_core.devices import parse_devices
+    from lcrp_core.sweep.driver import drive, worker_slots
+    from lcrp_core.sweep.status import format_status, study_status
+    from lcrp_core.sweep.worker import run_worker
+
     devices = parse_devices(args.devices) if args.devices else list(queue.spec.devices)
     slots = worker_slots(devices, args.workers)
     if len(slots) == 1:
@@ -117,11 +135,12 @@ def worker(args) -> int:
 def status(args) -> int:
     from lcrp_core.sweep.queue import load_sweep
     from lcrp_core.sweep.status import format_status, study_status
-    from lcrp_core.sweep.storage import default_storage_url
+    from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
-    queue = load_sweep(args.study, args.storage or default_storage_url(args.study))
-    print(format_status(study_status(queue)))
+    url = args.storage or default_storage_url(args.study)
+    with storage_errors(url):
+        print(format_status(study_status(load_sweep(args.study, url))))
     return 0
 
 
@@ -130,8 +149,24 @@ def check(args) -> int:
 
     for path in args.specs:
         spec = load_spec(path, check_root=not args.no_root_check)
+        if not args.no_root_check:
+            spec.check_dataset()
         cells = spec.tpe.n_trials if spec.tpe is not None else len(spec.cells())
         print(f"{path}: ok (study {spec.study}, {spec.kind}, {cells} trials, hash {spec.hash()})")
+    return 0
+
+
+def delete(args) -> int:
+    from lcrp_core.commands import confirm
+    from lcrp_core.report.study import find_study
+    from lcrp_core.sweep.queue import delete_sweep
+
+    url = find_study(args.study, storage=args.storage)
+    if not confirm(f"delete study {args.study!r} and all its trials from {url}?", yes=args.yes):
+        print("nothing deleted")
+        return 1
+    n = delete_sweep(args.study, url)
+    print(f"deleted study {args.study} ({n} trials) from {url}")
     return 0
 
 

@@ -3,15 +3,21 @@
 Layout (kind ``"ref-davis17"``, default split ``valid``)::
 
     <root>/meta_expressions/<split>/meta_expressions.json
+    <root>/<split>/JPEGImages/<video>/<frame>.jpg           (ReferFormer's converted layout)
+    <root>/<split>/Annotations/<video>/<frame>.png
+
+or, with the DAVIS 2017 folders as they unzip::
+
     <davis>/JPEGImages/480p/<video>/<frame>.jpg
     <davis>/Annotations_unsupervised/480p/<video>/<frame>.png
 
-where ``<davis>`` is ``<root>`` itself or ``<root>/DAVIS``. The second form is ReferFormer's
-layout (``data/ref-davis`` holding ``DAVIS/`` from the DAVIS 2017 unsupervised zip and the
-``meta_expressions/{train,valid}/meta_expressions.json`` written by its
-``tools/data/convert_davis_to_ytvos.py``; its ``inference_davis.py`` reads the meta file
-from exactly ``<root>/meta_expressions/<split>/meta_expressions.json``), so ``--root`` can
-point at a ReferFormer data folder unchanged.
+where ``<davis>`` is ``<root>`` itself or ``<root>/DAVIS``. ReferFormer's
+``tools/data/convert_davis_to_ytvos.py`` writes ``meta_expressions/{train,valid}/
+meta_expressions.json`` and moves each split's videos from ``DAVIS/JPEGImages/480p`` and
+``DAVIS/Annotations_unsupervised/480p`` to ``<split>/JPEGImages`` and ``<split>/Annotations``
+(its ``inference_davis.py`` reads exactly those), so ``--root`` can point at a ReferFormer
+``data/ref-davis`` folder before or after that conversion. The converted layout is used when
+``<root>/<split>/JPEGImages`` exists.
 
 Expressions: the converted file lists, per object (sorted by obj_id), four expressions in a
 fixed order: annotator 1 first-frame, annotator 1 full-video, annotator 2 first-frame,
@@ -59,8 +65,19 @@ def davis_folder(root: Path) -> Path:
     for davis in (root, root / "DAVIS"):
         if (davis / "JPEGImages" / "480p").is_dir():
             return davis
-    raise DataError("frame folder not found (expected DAVIS 2017's JPEGImages/480p under the "
-                    "root or under <root>/DAVIS)", path=root / "JPEGImages" / "480p")
+    raise DataError("frame folder not found (expected <split>/JPEGImages as ReferFormer converts "
+                    "it, or DAVIS 2017's JPEGImages/480p under the root or under <root>/DAVIS)",
+                    path=root / "JPEGImages" / "480p")
+
+
+def frame_and_annotation_folders(root: Path, split: str) -> tuple[Path, Path]:
+    """(frames, annotations) folders of ``split``: ReferFormer's converted
+    ``<split>/{JPEGImages,Annotations}`` when present, else DAVIS's ``480p`` folders."""
+    converted = root / split / "JPEGImages"
+    if converted.is_dir():
+        return converted, root / split / "Annotations"
+    davis = davis_folder(root)
+    return davis / "JPEGImages" / "480p", davis / "Annotations_unsupervised" / "480p"
 
 
 def _expressions(meta: MetaVideo, path: Path) -> dict[str, Expression]:
@@ -131,9 +148,8 @@ def read_ref_davis17(root: str | Path, split: str = "valid", *,
     root = require_dir(root, "dataset root")
     meta_path = require_dir(root / "meta_expressions" / split, "split", list_siblings=True) / META_NAME
     meta = read_meta_expressions(meta_path, videos=videos)
-    davis = davis_folder(root)
-    frame_root = davis / "JPEGImages" / "480p"
-    anno_root = require_dir(davis / "Annotations_unsupervised" / "480p", "annotation")
+    frame_root, anno_root = frame_and_annotation_folders(root, split)
+    anno_root = require_dir(anno_root, "annotation")
     cache = _LabelMaps()
     out = {}
     for m in meta.values():

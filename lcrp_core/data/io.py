@@ -23,7 +23,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
-from lcrp_core.errors import DataError
+from lcrp_core.errors import DataError, environment_error
 
 #: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit (1) as 0/1.
 _LABEL_MODES = ("P", "L", "1")
@@ -160,6 +160,11 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp creates 0600
             yield f
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if environment_error(exc) is None or exc.filename:
+            raise
+        raise DataError(f"cannot write ({exc.strerror or exc})", path=path) from exc  # disk full
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

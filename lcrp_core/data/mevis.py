@@ -35,7 +35,7 @@ from lcrp_core.data.ytvos import (
     read_meta_expressions,
 )
 from lcrp_core.errors import DataError
-from lcrp_core.masks import rle_decode
+from lcrp_core.masks import rle_decode, rle_runs
 
 KIND = "mevis"
 MASK_DICT_NAME = "mask_dict.json"
@@ -85,39 +85,11 @@ def _check_track(track: Any, num_frames: int, *, path: Path, key: str) -> list[A
 
 
 def _rle_problem(rle: Mapping[str, Any]) -> str | None:
-    """Why ``rle`` is not a valid COCO RLE of its size (None if it is).
-
-    pycocotools trusts its input: a malformed compressed string can make it read or write
-    out of bounds, so the string is decoded here first (maskApi.c's ``rleFrString``: 6-bit
-    groups offset by 48, bit 5 = more, bit 4 of the last = sign, counts from the third on
-    are deltas to the count two before) and the runs must be non-negative and cover H·W.
-    """
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
-            return "counts must be integers"
-        runs = np.asarray(counts, dtype=np.int64)
-    else:
-        try:
-            code = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
-        except UnicodeEncodeError:
-            return "counts must be ASCII"
-        if code.min() < 0 or code.max() > 63:
-            return "counts has characters outside '0'..'o'"
-        last = (code & 0x20) == 0
-        if not last[-1]:
-            return "counts ends inside a number"
-        starts = np.flatnonzero(np.r_[True, last[:-1]])
-        k = np.arange(code.size) - np.repeat(starts, np.diff(np.r_[starts, code.size]))
-        runs = np.add.reduceat((code & 0x1F) << (5 * k), starts)
-        ends = np.flatnonzero(last)
-        negative = (code[ends] & 0x10) != 0
-        runs[negative] -= np.int64(1) << (5 * (k[ends[negative]] + 1))
-        runs[3::2] = np.cumsum(runs[1::2])[1:]
-        runs[4::2] = np.cumsum(runs[2::2])[1:]
-    h, w = rle["size"]
-    if (runs < 0).any() or int(runs.sum()) != h * w:
-        return f"its runs do not cover the {h}×{w} mask"
+    """Why ``rle`` is not a valid COCO RLE of its size (None if it is): see masks.rle_runs."""
+    try:
+        rle_runs(rle)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

@@ -1,6 +1,7 @@
-"""A deterministic synthetic RVOS benchmark in the MeViS layout.
+"""A deterministic synthetic RVOS benchmark in the MeViS or the Ref-DAVIS17 layout.
 
-``generate(out, videos=10, seed=0)`` writes::
+``generate(out, videos=10, seed=0)`` writes the MeViS layout (``layout="mevis"``, default split
+``valid_u``, the split the MeViS reader reads by default)::
 
     out/synth.json                                   generation parameters (no timestamps)
     out/<split>/JPEGImages/<video>/<frame:05d>.jpg   frames (JPEG, quality 90, 4:2:0)
@@ -8,6 +9,23 @@
     out/<split>/meta_expressions.json                {"videos": {video: {"expressions": {exp_id:
                                                       {"exp", "obj_id": [...], "anno_id": [...]}},
                                                       "frames": [...]}}}
+
+``layout="ref-davis17"`` (default split ``valid``) writes the same videos as ReferFormer's
+converted Ref-DAVIS17 folder::
+
+    out/<split>/JPEGImages/<video>/<frame:05d>.jpg
+    out/<split>/Annotations/<video>/<frame:05d>.png  palette label maps (DAVIS palette): the
+                                                      annotated objects as ids 1..n, 0 elsewhere
+    out/meta_expressions/<split>/meta_expressions.json
+                                                     per annotated object (ids in order) four
+                                                      expressions {"exp", "obj_id": "<id>"}: annotator
+                                                      1 first-frame, 1 full-video, 2 first-frame,
+                                                      2 full-video (ReferFormer's order)
+
+Its annotated objects are up to two objects per video that are visible in the first frame and
+have a unique description (DAVIS takes a video's objects from its first frame's labels); their
+four expressions are drawn from that object's unique descriptions (repeated when it has fewer
+than four).
 
 Each video shows 4–6 moving, textured shapes (circle, square, triangle, star, diamond) in
 several colours and three sizes over a textured background with small coloured specks, with
@@ -44,7 +62,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.data import DEFAULT_SPLITS
+from lcrp_core.data.io import write_label_png
+from lcrp_core.errors import ConfigError, DataError, environment_error
 from lcrp_core.masks import rle_encode
 
 log = logging.getLogger("lcrp")
@@ -52,6 +72,8 @@ log = logging.getLogger("lcrp")
 #: Format version of the generator: bump when the same parameters would give other files.
 FORMAT = 1
 MARKER = "synth.json"
+#: Layouts the benchmark can be written in (dataset kinds whose reader reads it back).
+LAYOUTS = ("mevis", "ref-davis17")
 
 #: Object colours (sRGB) the generator paints with; each object is jittered by a few levels.
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -333,6 +355,24 @@ def _expressions(rng: np.random.Generator, objects: Sequence[SynthObject], size:
     return [SynthExpression(str(i), text, ids, kind) for i, (kind, text, ids) in enumerate(chosen)]
 
 
+def davis_expressions(scene: SynthVideo, visible0: Sequence[bool]) -> list[tuple[int, list[str]]]:
+    """The Ref-DAVIS17 layout's annotated objects of ``scene`` (indices into ``scene.objects``,
+    in order) and their four expressions; ``visible0[i]`` says whether object i shows in frame 0."""
+    rng = np.random.default_rng([scene.seed, scene.index, 4])
+    texts: dict[int, list[str]] = {}
+    for _, text, ids in _singular_candidates(rng, scene.objects, scene.size, scene.num_frames):
+        if visible0[ids[0]] and text not in texts.setdefault(ids[0], []):
+            texts[ids[0]].append(text)
+    chosen = sorted(texts)
+    if len(chosen) > 2:
+        chosen = sorted(int(i) for i in rng.choice(chosen, size=2, replace=False))
+    out = []
+    for i in chosen:
+        pool = [texts[i][k] for k in rng.permutation(len(texts[i]))]
+        out.append((i, [pool[k % len(pool)] for k in range(4)]))
+    return out
+
+
 def make_video(seed: int, index: int, *, frames: tuple[int, int] = (30, 60),
                size: tuple[int, int] = (240, 320)) -> SynthVideo:
     """The scene of video ``index`` of the benchmark with ``seed`` (pure; no pixels)."""
@@ -474,13 +514,40 @@ def render(video: SynthVideo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 # --- writing ------------------------------------------------------------------------------
 
 def _marker(*, videos: int, seed: int, frames: tuple[int, int], size: tuple[int, int],
-            split: str) -> dict:
+            split: str, layout: str) -> dict:
     return {"generator": "lcrp_core.data.synth", "format": FORMAT, "videos": videos, "seed": seed,
-            "frames": list(frames), "size": list(size), "split": split}
+            "frames": list(frames), "size": list(size), "split": split, "layout": layout}
 
 
 def _dump_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+
+
+def _write_davis_split(root: Path, scenes: Sequence[SynthVideo], split: str, progress: bool) -> None:
+    meta: dict[str, dict] = {}
+    for scene in tqdm(scenes, desc="synth", unit="video", disable=None if progress else True,
+                      leave=False):
+        frame_dir = root / split / "JPEGImages" / scene.name
+        frame_dir.mkdir(parents=True)
+        visible = []
+        for t, (rgb, vis) in enumerate(render(scene)):
+            Image.fromarray(rgb).save(frame_dir / f"{t:05d}.jpg", format="JPEG", quality=90,
+                                      subsampling=2, optimize=False)
+            visible.append(vis)
+        annotated = davis_expressions(scene, [bool(m.any()) for m in visible[0]])
+        expressions: dict[str, dict] = {}
+        for label, (_, texts) in enumerate(annotated, start=1):
+            for text in texts:
+                expressions[str(len(expressions))] = {"exp": text, "obj_id": str(label)}
+        for t, vis in enumerate(visible):
+            labels = np.zeros(scene.size, dtype=np.uint8)
+            for label, (i, _) in enumerate(annotated, start=1):
+                labels[vis[i]] = label
+            write_label_png(root / split / "Annotations" / scene.name / f"{t:05d}.png", labels)
+        meta[scene.name] = {"frames": [f"{t:05d}" for t in range(scene.num_frames)],
+                            "expressions": expressions}
+    (root / "meta_expressions" / split).mkdir(parents=True)
+    _dump_json(root / "meta_expressions" / split / "meta_expressions.json", {"videos": meta})
 
 
 def _write_split(root: Path, scenes: Sequence[SynthVideo], split: str, progress: bool) -> None:
@@ -514,8 +581,9 @@ def _write_split(root: Path, scenes: Sequence[SynthVideo], split: str, progress:
 
 def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
              frames: int | Sequence[int] | str = (30, 60), size: str | Sequence[int] = (240, 320),
-             split: str = "valid", progress: bool = False) -> Path:
-    """Write the benchmark to ``out`` (built in a temporary folder beside it, then renamed).
+             split: str | None = None, layout: str = "mevis", progress: bool = False) -> Path:
+    """Write the benchmark to ``out`` (built in a temporary folder beside it, then renamed) in
+    ``layout`` (one of LAYOUTS); ``split=None`` is the split that layout's reader reads by default.
 
     An existing ``out`` must be empty, or hold a benchmark generated with the same parameters
     (then nothing is written); anything else is refused. Returns ``out``.
@@ -525,10 +593,15 @@ def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
         raise ConfigError(f"expected a number of videos >= 1, got {videos!r}", key="videos")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"expected a seed >= 0, got {seed!r}", key="seed")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"expected one of {list(LAYOUTS)}, got {layout!r}", key="layout")
+    if split is None:
+        split = DEFAULT_SPLITS[layout]
     if not split or "/" in split or split.startswith("."):
         raise ConfigError(f"expected a plain folder name, got {split!r}", key="split")
     frame_range, hw = parse_frames(frames), parse_size(size)
-    marker = _marker(videos=videos, seed=seed, frames=frame_range, size=hw, split=split)
+    marker = _marker(videos=videos, seed=seed, frames=frame_range, size=hw, split=split,
+                     layout=layout)
     if out.exists():
         if not out.is_dir():
             raise DataError("exists and is not a folder", path=out)
@@ -550,10 +623,15 @@ def generate(out: str | Path, *, videos: int = 10, seed: int = 0,
     except OSError as exc:
         raise DataError(f"cannot create the output folder ({exc.strerror or exc})", path=out) from None
     try:
-        _write_split(tmp, scenes, split, progress)
+        (_write_split if layout == "mevis" else _write_davis_split)(tmp, scenes, split, progress)
         _dump_json(tmp / MARKER, marker)
         tmp.chmod(0o755)  # mkdtemp's folder is private
         os.replace(tmp, out)  # an existing empty folder is replaced atomically
+    except OSError as exc:  # disk full: nothing is left behind, one line names the folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        if environment_error(exc) is None:
+            raise
+        raise DataError(f"cannot write the benchmark ({exc.strerror or exc})", path=out) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

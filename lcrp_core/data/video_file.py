@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lcrp_core.data.io import atomic_open, read_rgb
+from lcrp_core.data.io import atomic_open
 from lcrp_core.data.model import Dataset, Expression, Video
+from lcrp_core.data.ytvos import frame_loader
 from lcrp_core.errors import DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -50,7 +51,7 @@ def open_video(path: str | Path, text: str, *, exp_id: str = "0") -> Dataset:
         if not files:
             raise DataError(f"no frames ({', '.join(FRAME_SUFFIXES)}) in this folder", path=path)
         video = Video(path.name, [p.stem for p in files], expressions,
-                      frame_loader=lambda t: read_rgb(files[t]))
+                      frame_loader=frame_loader(files))
     elif path.is_file():
         frames = _read_video_file(path)
         video = Video(path.stem, [f"{t:05d}" for t in range(len(frames))], expressions,

@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from lcrp_core.data.davis import NUM_ANNO_SETS
-from lcrp_core.data.io import atomic_open, require_files, write_binary_png, write_label_png
+from lcrp_core.data.io import (
+    atomic_open,
+    read_label_png,
+    require_files,
+    write_binary_png,
+    write_label_png,
+)
 from lcrp_core.data.labels import davis_label_maps
 from lcrp_core.data.model import Dataset, Video
 from lcrp_core.errors import ConfigError, DataError
@@ -76,6 +82,41 @@ def write_davis_label_maps(out_dir: str | Path, video_name: str, frame_names: Se
             write_label_png(folder / f"{name}.png", label)
 
 
+def prediction_root(out_dir: str | Path, kind: str) -> Path:
+    """Where ``lcrp predict`` writes a benchmark's masks inside its output folder: the folder
+    itself for Ref-DAVIS17 (``anno_<a>/``), ``Annotations/`` for the per-expression benchmarks."""
+    return Path(out_dir) if kind == "ref-davis17" else Path(out_dir) / "Annotations"
+
+
+def read_label_stack(paths: Sequence[Path]) -> np.ndarray:
+    """T×H×W uint8 label maps from PNG paths; a size change names the file."""
+    first = read_label_png(paths[0])
+    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
+    out[0] = first
+    for t, path in enumerate(paths[1:], start=1):
+        label = read_label_png(path)
+        if label.shape != first.shape:
+            raise DataError(f"label map is {label.shape[0]}×{label.shape[1]}, {paths[0].name} is "
+                            f"{first.shape[0]}×{first.shape[1]}", path=path)
+        out[t] = label
+    return out
+
+
+def read_predictions(pred_dir: str | Path, kind: str, video: Video) -> dict:
+    """What :func:`write_predictions` wrote for ``video``: Ref-DAVIS17 ``{anno_set: T×H×W uint8
+    label maps}`` for the sets its expressions use; otherwise ``{exp_id: T×H×W bool}`` (non-zero =
+    foreground). A missing file is a DataError naming it."""
+    pred_dir = Path(pred_dir)
+    if kind == "ref-davis17":
+        sets = sorted({e.anno_set for e in video.expressions.values()})
+        return {a: read_label_stack(require_files(pred_dir / f"anno_{a}" / video.name,
+                                                  video.frame_names, ".png", what="prediction"))
+                for a in sets}
+    return {exp_id: read_label_stack(require_files(pred_dir / video.name / exp_id, video.frame_names,
+                                                   ".png", what="prediction")) != 0
+            for exp_id in video.expressions}
+
+
 def write_predictions(out_dir: str | Path, kind: str, video: Video,
                       masks: Mapping[str, np.ndarray]) -> None:
     """Write one video's predictions (exp_id → T×H×W bool) in the layout of benchmark ``kind``.
@@ -94,11 +135,28 @@ def write_predictions(out_dir: str | Path, kind: str, video: Video,
         write_expression_masks(out_dir, video.name, exp_id, video.frame_names, m)
 
 
+def _check_png(path: Path, size: tuple[int, int]) -> None:
+    """A PNG mask of ``size`` (H, W) in a mode the servers read as one channel."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            fmt, mode, (w, h) = img.format, img.mode, img.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read image header ({exc})", path=path) from None
+    if fmt != "PNG" or mode not in ("L", "P", "1"):
+        raise DataError(f"expected a greyscale PNG mask, got {fmt} mode {mode}", path=path)
+    if (h, w) != tuple(size):
+        raise DataError(f"mask is {h}×{w}, its frame is {size[0]}×{size[1]}", path=path)
+
+
 def write_submission_zip(pred_dir: str | Path, zip_path: str | Path, dataset: Dataset) -> int:
     """Zip the per-expression PNGs under ``pred_dir`` for ``dataset``'s online server.
 
-    Every expression's PNG for every frame must exist (a missing one is a DataError naming
-    it, and no zip is written). Returns the number of PNGs stored.
+    Every expression's PNG for every frame must exist, be a greyscale or palette PNG and have
+    its frame's size (the servers compare masks with their ground truth pixel by pixel); the
+    first problem is a DataError naming the file, and no zip is written. Returns the number of
+    PNGs stored.
     """
     if dataset.kind not in ZIP_PREFIX:
         raise ConfigError(f"{dataset.kind} has no submission server; score it locally with "
@@ -106,9 +164,12 @@ def write_submission_zip(pred_dir: str | Path, zip_path: str | Path, dataset: Da
     prefix, pred_dir = ZIP_PREFIX[dataset.kind], Path(pred_dir)
     files = []
     for video in dataset:
+        size = video.size
         for exp_id in video.expressions:
             paths = require_files(pred_dir / video.name / exp_id, video.frame_names, ".png",
                                   what="prediction")
+            for p in paths:
+                _check_png(p, size)
             files += [(p, f"{prefix}{video.name}/{exp_id}/{p.name}") for p in paths]
     with atomic_open(zip_path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, arcname in files:

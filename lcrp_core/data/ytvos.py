@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from lcrp_core.data.io import expect, get_field, read_json, read_rgb, require_dir, require_files
+from lcrp_core.data.io import (
+    expect,
+    get_field,
+    image_size,
+    read_json,
+    read_rgb,
+    require_dir,
+    require_files,
+)
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects, Video
 from lcrp_core.errors import DataError
 
@@ -73,7 +81,9 @@ def _meta_video(name: str, entry: Any, path: Path) -> MetaVideo:
         exp_key = f"{key}.expressions.{exp_id}"
         check_name(exp_id, path=path, key=exp_key)
         expect(exp, dict, path=path, key=exp_key)
-        get_field(exp, "exp", str, path=path, key=exp_key)
+        if not get_field(exp, "exp", str, path=path, key=exp_key).strip():
+            raise DataError("empty referring expression; expected a sentence", path=path,
+                            key=f"{exp_key}.exp")
     return MetaVideo(name, tuple(frames), expressions, key)
 
 
@@ -105,9 +115,16 @@ def parse_obj_id(value: Any, *, path: Path, key: str) -> int:
 def frame_loader(paths: Sequence[Path]) -> Callable[[int], np.ndarray]:
     """A Video.frame_loader reading frame t from ``paths[t]`` on each call."""
     paths = tuple(paths)
+    size: list[tuple[int, int]] = []  # the first frame's (H, W), read once
 
     def load(t: int) -> np.ndarray:
-        return read_rgb(paths[t])
+        img = read_rgb(paths[t])
+        if not size:
+            size.append(image_size(paths[0]))
+        if img.shape[:2] != size[0]:
+            raise DataError(f"frame is {img.shape[0]}×{img.shape[1]}, the video's first frame "
+                            f"{paths[0].name} is {size[0][0]}×{size[0][1]}", path=paths[t])
+        return img
 
     return load
 

@@ -45,6 +45,7 @@ class EvalResult:
     counters: Counters
     cache_key: str
     params: Params
+    texts: dict[str, str] = field(default_factory=dict)  # {"<video>/<exp_id>": sentence}
 
     @property
     def J(self) -> float:
@@ -63,8 +64,10 @@ class EvalResult:
         return self.summary.per_video
 
     @property
-    def per_expression(self) -> dict[str, dict[str, float]]:
-        return self.summary.per_item
+    def per_expression(self) -> dict[str, dict[str, Any]]:
+        """Per-item J, F, J&F, plus the sentence (``text``) where the item is an expression."""
+        return {key: {**scores, **({"text": self.texts[key]} if key in self.texts else {})}
+                for key, scores in self.summary.per_item.items()}
 
     def to_attrs(self) -> dict[str, Any]:
         """The scores part of a trial's user_attrs (docs/trial-schema.md)."""
@@ -126,37 +129,54 @@ class EvalContext:
         after each video (a pruner may raise from it to stop the trial). ``reuse_scores=False``
         runs Path and the metrics even for decisions scored before (for benchmarks)."""
         start, before = time.perf_counter(), self.counters.copy()
-        scores, frames = [], 0
+        scores, frames, texts = [], 0, {}
         for step, video in enumerate(tqdm(self.dataset, desc="videos", unit="video",
                                           disable=not progress, leave=False)):
             score = self._score_video(self.features(video), params, reuse_scores)
             scores.append(score)
+            texts.update({f"{video.name}/{exp_id}": e.text for exp_id, e in video.expressions.items()})
             frames += len(video) * len(video.expressions)
             if on_video is not None:
                 on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
-                          self.counters - before, self.scope.features, params)
+                          self.counters - before, self.scope.features, params, texts)
+
+    def predict(self, video, params: Params) -> dict[str, np.ndarray]:
+        """Every expression's T×H×W bool masks for one video (what a trial scores)."""
+        feats = self.features(video)
+        return _paths(feats, _decisions(feats, params), params)
 
     def _score_video(self, feats: VideoFeatures, params: Params, reuse: bool):
         """Score one video; Path and the metrics run only for a set of decisions not seen before
         (Path's output depends only on the anchor frame, the refined mask and δ)."""
         video = feats.video
-        decisions = {exp_id: seed(feats, expr.text, params) for exp_id, expr in video.expressions.items()}
+        decisions = _decisions(feats, params)
         key = (video.name, params.min_region_frac,
                tuple((exp_id, trace.frame, None if mask is None else mask_hash(mask))
                      for exp_id, (mask, trace) in decisions.items()))
         if reuse and key in self._scores:
             self.counters.scores_reused += 1
             return self._scores[key]
-        preds = {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None
-                          else path(feats, trace.frame, mask, params))
-                 for exp_id, (mask, trace) in decisions.items()}
+        preds = _paths(feats, decisions, params)
         self.counters.scores_computed += 1
         score = self._scores[key] = self.evaluator.score_video(video, preds)
         return score
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _decisions(feats: VideoFeatures, params: Params) -> dict[str, tuple]:
+    """exp_id → (refined anchor mask or None, its trace): Locate, Core and Refine per expression."""
+    return {exp_id: seed(feats, expr.text, params) for exp_id, expr in feats.video.expressions.items()}
+
+
+def _paths(feats: VideoFeatures, decisions: Mapping[str, tuple], params: Params) -> dict[str, np.ndarray]:
+    """exp_id → T×H×W bool: Path from each decision (all-empty masks where nothing was found)."""
+    video = feats.video
+    return {exp_id: (np.zeros((len(video), *video.size), dtype=bool) if mask is None
+                     else path(feats, trace.frame, mask, params))
+            for exp_id, (mask, trace) in decisions.items()}
 
 
 def evaluate(dataset: Dataset, backend: Backend, params: Params, protocol: str, *,

@@ -25,15 +25,20 @@ SHORT_NAMES = {
     "lam": "support_weight",
 }
 _FIELD_TO_SHORT = {v: k for k, v in SHORT_NAMES.items()}
+#: Refine stops early once the mask stops changing; more rounds than this are refused.
+MAX_REFINE_ROUNDS = 20
 
 
 @dataclass(frozen=True)
 class Params:
     """LCRP parameters.
 
-    num_frames (N): frames sampled by Locate, ``round(linspace(0, T-1, N))``; N ≥ 1.
-    top_k (K): candidates Core propagates and cross-checks; K ≥ 1 (K=1: take the top score).
-    refine_rounds (H): Refine rounds on the anchor mask; H ≥ 0 (H=0: no refinement).
+    num_frames (N): frames sampled by Locate, ``round(linspace(0, T-1, N))``; N ≥ 1 (N > T
+        samples every frame, as N = T).
+    top_k (K): candidates Core propagates and cross-checks; K ≥ 1 (K=1: take the top score;
+        K more than the candidates takes them all).
+    refine_rounds (H): Refine rounds on the anchor mask; 0 ≤ H ≤ MAX_REFINE_ROUNDS (H=0: no
+        refinement).
     min_region_frac (δ): components and holes smaller than δ × the frame's area (height × width)
         in pixels are removed; 0 ≤ δ < 1.
     w_text, w_quality: Locate's score = w_text·z(s) + w_quality·q; both ≥ 0.
@@ -62,7 +67,8 @@ class Params:
             need(isinstance(value, (int, float)) and not isinstance(value, bool), name, "a number")
         need(self.num_frames >= 1, "num_frames", "N >= 1")
         need(self.top_k >= 1, "top_k", "K >= 1")
-        need(self.refine_rounds >= 0, "refine_rounds", "H >= 0")
+        need(0 <= self.refine_rounds <= MAX_REFINE_ROUNDS, "refine_rounds",
+             f"H >= 0 and H <= {MAX_REFINE_ROUNDS}")
         need(0 <= self.min_region_frac < 1, "min_region_frac", "0 <= delta < 1 (a fraction: 0.003 is 0.3 %)")
         need(self.w_text >= 0, "w_text", "w_text >= 0")
         need(self.w_quality >= 0, "w_quality", "w_quality >= 0")

@@ -58,7 +58,11 @@ class Anchor:
 
 
 def sample_frames(num_frames_video: int, n: int) -> np.ndarray:
-    """Locate's frames: ``round(linspace(0, T-1, N))`` (duplicates, when N > T, removed)."""
+    """Locate's frames: ``round(linspace(0, T-1, N))`` (duplicates, when N > T, removed).
+
+    N > T samples every frame, as N = T does: N is clamped to T before sampling, so a huge N
+    costs nothing."""
+    n = min(n, num_frames_video)
     return np.unique(np.round(np.linspace(0, num_frames_video - 1, n)).astype(int))
 
 

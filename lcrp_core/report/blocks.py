@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES
+from lcrp_core.report import significance as sig
 from lcrp_core.report.cells import (
     Row,
     StudyRows,
@@ -20,9 +23,17 @@ from lcrp_core.report.cells import (
     select_rows,
     study_rows,
     swept_names,
+    trial_params,
 )
-from lcrp_core.report.fmt import DASH, format_param, format_params, format_score, param_key
-from lcrp_core.report.spec import AblationTable, ResourceRow, ResourceTable
+from lcrp_core.report.fmt import (
+    DASH,
+    format_param,
+    format_params,
+    format_score,
+    param_key,
+    params_match,
+)
+from lcrp_core.report.spec import AblationTable, Options, ResourceRow, ResourceTable
 from lcrp_core.report.study import StudyData
 from lcrp_core.report.tables import Header, Table, TableBlock, header
 
@@ -63,35 +74,232 @@ def study_warnings(study: Loaded) -> list[str]:
     return out
 
 
-def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool) -> tuple[Table, list[str]]:
-    """(N, K, J&F)-style table: one row per swept point in cell order, best rows in bold."""
+def spec_base(user_attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The base parameters a sweep spec names (``lcrp_spec.base``, a preset name allowed)."""
+    spec = user_attrs.get("lcrp_spec")
+    base = spec.get("base") if isinstance(spec, Mapping) else None
+    if not isinstance(base, Mapping):
+        return None
+    params = dict(PRESETS[base["preset"]].to_short()) if base.get("preset") in PRESETS else {}
+    params.update({k: v for k, v in base.items() if k in SHORT_NAMES})
+    return params or None
+
+
+def full_params(row: Row) -> dict[str, Any]:
+    """Every parameter of a row's runs (the base merged with the swept ones)."""
+    return {**trial_params(row.trials[0]), **row.params} if row.trials else dict(row.params)
+
+
+def reference_row(rows: Sequence[Row], selector: Mapping[str, Any] | None) -> int | None:
+    """Index of the complete row at ``selector`` (the best one if several match)."""
+    if not selector:
+        return None
+    matching = [i for i, r in enumerate(rows) if r.trials and params_match(full_params(r), selector)]
+    return max(matching, key=lambda i: rows[i].mean) if matching else None
+
+
+def caption(study: Loaded, items: Mapping[str, Any]) -> str:
+    """Dataset, protocol, base configuration and videos/expressions of a study's panel; empty for
+    studies without a sweep spec's dataset (reference imports, foreign studies)."""
+    assert study.data is not None
+    spec = study.data.user_attrs.get("lcrp_spec")
+    dataset = spec.get("dataset") if isinstance(spec, Mapping) else None
+    if not isinstance(dataset, Mapping):
+        return ""
+    parts = [f"{study.name}: {dataset.get('kind', '?')}"
+             + (f" {dataset['split']}" if dataset.get("split") else "")
+             + (f" at {dataset['root']}" if dataset.get("root") else "")]
+    if spec.get("protocol"):
+        parts.append(f"{spec['protocol']} protocol")
+    base = spec_base(study.data.user_attrs)
+    if base:
+        parts.append(f"base {format_params(base)}")
+    if items:
+        videos = len({sig.video_of(k) for k in items})
+        per_item = any("/" in k for k in items)
+        parts.append(f"{videos} videos" + (f", {len(items)} expressions" if per_item else ""))
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class PanelStats:
+    """Uncertainty of a panel's rows (significance.py), aligned with the rows.
+
+    ``ci[i][metric]``: the row's score and its CI; ``delta[i]``: the row against the reference
+    row; ``p_ref[i]`` / ``p_best[i]``: Holm-adjusted p-values against the reference / best row."""
+
+    ci: list[dict[str, sig.Interval] | None]
+    delta: list[sig.Paired | None]
+    p_ref: list[float | None]
+    p_best: list[float | None]
+    reference: int | None
+    best: int
+    videos: int
+    items: int
+
+    def tied(self, alpha: float) -> frozenset[int]:
+        """Rows not significantly different from the best (the † rows)."""
+        return frozenset(i for i, p in enumerate(self.p_best) if p is not None and p >= alpha)
+
+
+def panel_stats(rows: Sequence[Row], *, reference: int | None, options: Options) -> PanelStats | None:
+    """CIs, Δ against the reference row and tests against the best row, from the rows' per-item
+    scores; None when a complete row has no per-item scores or fewer than two rows are complete."""
+    items = [row.items() if row.trials else None for row in rows]
+    complete = [i for i, row in enumerate(rows) if row.trials]
+    if len(complete) < 2 or any(not items[i] for i in complete):
+        return None
+    kw = {"seed": options.seed, "n_resamples": options.n_resamples}
+    ci: list[dict[str, sig.Interval] | None] = [
+        {m: sig.item_ci(it, m, **kw) for m in options.scores} if it and options.ci else None
+        for it in items]
+    best = max(complete, key=lambda i: rows[i].mean)
+
+    def tests(against: int | None, with_ci: bool = True
+              ) -> tuple[list[sig.Paired | None], list[float | None]]:
+        out: list[sig.Paired | None] = [None] * len(rows)
+        p: list[float | None] = [None] * len(rows)
+        if against is None:
+            return out, p
+        for i in complete:
+            if i != against:
+                out[i] = sig.paired(items[i], items[against], "JF", with_ci=with_ci, **kw)
+        tested = [i for i, r in enumerate(out) if r is not None]
+        for i, q in zip(tested, sig.holm([out[i].p for i in tested]), strict=True):
+            p[i] = q
+        return out, p
+
+    delta, p_ref = tests(reference) if options.paired else ([None] * len(rows), [None] * len(rows))
+    _, p_best = tests(best, with_ci=False)  # only the p-values: the † marks
+    shared = items[best] or {}
+    return PanelStats(ci=ci, delta=delta, p_ref=p_ref, p_best=p_best, reference=reference,
+                      best=best, videos=len({sig.video_of(k) for k in shared}), items=len(shared))
+
+
+DELTA_HEADER = Header("Δ vs ref", "&Delta; vs ref", r"$\Delta$ vs ref")
+P_HEADER = Header("p (Holm)", "<var>p</var> (Holm)", r"$p$ (Holm)")
+
+
+def _interval(ci: sig.Interval) -> str:
+    return f"[{ci.low:.1f}, {ci.high:.1f}]"
+
+
+def _signed(value: float) -> str:
+    text = f"{value:+.1f}"
+    return "+0.0" if text == "-0.0" else text
+
+
+def _score_cell(row: Row, metric: str, stats: PanelStats | None, i: int, *, std: bool,
+                dagger: bool) -> str:
+    mean, sd = (row.mean, row.std) if metric == "JF" else row.attr_stats(metric)
+    text = format_score(mean, sd if std else None)
+    intervals = stats.ci[i] if stats is not None else None
+    if mean is not None and intervals is not None:
+        text += f" {_interval(intervals[metric])}"
+    return text + ("†" if dagger else "")
+
+
+def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study: str,
+                 tied: frozenset[int], names: Sequence[str]) -> list[str]:
+    unit = (f"{stats.videos} videos, their {stats.items} expressions resampled with their video"
+            if stats.items > stats.videos else f"{stats.videos} videos")
+    test = (f"paired permutation test over {stats.videos} videos, Holm-corrected")
+    notes = []
+    if options.ci:
+        notes.append(f"{study}: [a, b] is the 95% confidence interval from a bootstrap over the "
+                     f"{unit} (BCa, {options.n_resamples} resamples, seed {options.seed})"
+                     + ("; ± is the standard deviation over repeats (seeds), reported apart from "
+                        "the spread over videos." if options.std and any(len(r.trials) > 1 for r in rows)
+                        else "."))
+    if options.paired and stats.reference is not None:
+        notes.append(f"{study}: Δ is the paired difference in J&F from the reference row "
+                     f"({format_params({n: rows[stats.reference].params.get(n) for n in names})}) with its 95% CI; p is a "
+                     f"two-sided {test} over the {sum(p is not None for p in stats.p_ref)} rows.")
+    others = sum(p is not None for p in stats.p_best)
+    if others and len(tied) == others:
+        notes.append(f"{study}: no row differs significantly from the best one (bold) at "
+                     f"α = {options.alpha:g} ({test}): the differences in this table are within "
+                     f"noise (all other rows †).")
+    elif tied:
+        notes.append(f"{study}: † marks rows not significantly different from the best one (bold) "
+                     f"at α = {options.alpha:g} ({test}).")
+    elif others:
+        notes.append(f"{study}: every other row is significantly worse than the best one (bold) "
+                     f"at α = {options.alpha:g} ({test}).")
+    return notes
+
+
+def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
+                   options: Options | None = None, reference: Mapping[str, Any] | None = None,
+                   top: int | None = None) -> tuple[Table, list[str], list[str]]:
+    """(N, K, J&F)-style table: one row per swept point in cell order, best rows in bold; with
+    per-item scores, rows not significantly different from the best marked †, and the score
+    columns, CIs and Δ the options ask for; ``top``: the k best rows only, best first. A study
+    without cells (TPE) prints its continuous values to two significant digits (δ "0.052%").
+    Returns (table, warnings, notes)."""
+    options = options or Options(std=std)
+    scores = list(options.scores)
+    extra = [DELTA_HEADER, P_HEADER] if options.paired else []
     if study.rows is None:
         names = list(columns or ())
-        return (Table(headers=tuple(header(n) for n in [*names, "JF"]),
-                      rows=((DASH,) * (len(names) + 1),)), [])
+        return (Table(headers=(*(header(n) for n in [*names, *scores]), *extra),
+                      rows=((DASH,) * (len(names) + len(scores) + len(extra)),)), [], [])
+    assert study.data is not None
     rows = study.rows.rows
-    names = list(columns) if columns else swept_names(rows)
-    warnings = []
+    if top is not None:
+        rows = tuple(sorted(study.rows.complete_rows, key=lambda r: -r.mean)[:top])
+    digits = None if study.data.cells else 2
+    names = list(columns) if columns else swept_names(study.rows.rows)
+    warnings: list[str] = []
+    notes: list[str] = []
+    ref_params = reference or spec_base(study.data.user_attrs)
+    ref = reference_row(rows, ref_params)
+    stats = panel_stats(rows, reference=ref, options=options)
+    if stats is None and (options.ci or options.paired) and len(study.rows.complete_rows) > 1:
+        warnings.append(f"study '{study.name}': no per-video scores in every complete row; "
+                        f"no confidence intervals or paired tests.")
+    if options.paired and ref is None and stats is not None:
+        what = format_params(ref_params) if ref_params else "none given (panel key 'reference')"
+        warnings.append(f"study '{study.name}': no complete row at the reference configuration "
+                        f"({what}); Δ is not shown.")
+    tied = stats.tied(options.alpha) if stats is not None else frozenset()
+    if stats is not None:
+        notes = _stats_notes(stats, rows, options, study.name, tied, names)
     shown = {param_key({n: r.params.get(n) for n in names}) for r in rows}
     if len(shown) < len(rows):
         hidden = [n for n in swept_names(rows) if n not in names]
         warnings.append(f"study '{study.name}': rows differ in parameters not shown "
                         f"({', '.join(hidden) or 'repeat'}).")
-    cells = tuple((*(format_param(n, r.params.get(n)) for n in names),
-                   format_score(r.mean, r.std if std else None)) for r in rows)
-    return (Table(headers=tuple(header(n) for n in [*names, "JF"]), rows=cells,
-                  bold=best_indices(rows)), warnings)
+    cells = []
+    for i, r in enumerate(rows):
+        cell = [format_param(n, r.params.get(n), digits=digits) for n in names]
+        cell += [_score_cell(r, m, stats, i, std=std, dagger=m == "JF" and i in tied) for m in scores]
+        if options.paired:
+            d = stats.delta[i] if stats is not None else None
+            p = stats.p_ref[i] if stats is not None else None
+            if stats is not None and i == stats.reference:
+                cell += ["ref", DASH]
+            else:
+                cell += [f"{_signed(d.delta.value)} {_interval(d.delta)}" if d else DASH,
+                         sig.format_p(p) if p is not None else DASH]
+        cells.append(tuple(cell))
+    best_items = rows[stats.best].items() if stats is not None else {}
+    return (Table(headers=(*(header(n) for n in [*names, *scores]), *extra), rows=tuple(cells),
+                  bold=best_indices(rows), caption=caption(study, best_items)), warnings, notes)
 
 
-def ablation_block(spec: AblationTable, studies: Mapping[str, Loaded], *, std: bool) -> TableBlock:
-    panels, warnings = [], []
+def ablation_block(spec: AblationTable, studies: Mapping[str, Loaded], *, std: bool,
+                   options: Options | None = None) -> TableBlock:
+    panels, warnings, notes = [], [], []
     for panel in spec.panels:
         study = studies[panel.study]
-        table, extra = ablation_panel(study, columns=panel.columns, std=std)
+        table, extra, more = ablation_panel(study, columns=panel.columns, std=std, options=options,
+                                            reference=panel.reference, top=panel.top)
         panels.append(table)
         warnings += study_warnings(study) + extra
+        notes += more
     return TableBlock(id=spec.id, title=spec.title, panels=tuple(panels), footnote=spec.note,
-                      warnings=tuple(dict.fromkeys(warnings)))
+                      warnings=tuple(dict.fromkeys(warnings)), notes=tuple(notes))
 
 
 RESOURCE_HEADERS = tuple(Header.plain(h) for h in (
@@ -144,7 +352,7 @@ def resource_block(spec: ResourceTable, studies: Mapping[str, Loaded], *, std: b
 
 
 def table_block(spec: AblationTable | ResourceTable, studies: Mapping[str, Loaded], *,
-                std: bool) -> TableBlock:
+                std: bool, options: Options | None = None) -> TableBlock:
     if isinstance(spec, AblationTable):
-        return ablation_block(spec, studies, std=std)
+        return ablation_block(spec, studies, std=std, options=options)
     return resource_block(spec, studies, std=std)

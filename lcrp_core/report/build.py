@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES
-from lcrp_core.report.blocks import Loaded, study_warnings, table_block
-from lcrp_core.report.cells import Row, best_row, swept_names, trial_params
+from lcrp_core.report.blocks import Loaded, full_params, spec_base, study_warnings, table_block
+from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
-from lcrp_core.report.spec import Plot, ReportSpec, load_spec
+from lcrp_core.report.qualitative import Strip
+from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
 from lcrp_core.report.study import MissingStudy, load_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
@@ -54,29 +54,28 @@ def load_studies(names: Sequence[str], *, storage: str | None,
     return out
 
 
-def spec_base(user_attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The base parameters a sweep spec names (``lcrp_spec.base``, a preset name allowed)."""
-    spec = user_attrs.get("lcrp_spec")
-    base = spec.get("base") if isinstance(spec, Mapping) else None
-    if not isinstance(base, Mapping):
-        return None
-    params = dict(PRESETS[base["preset"]].to_short()) if base.get("preset") in PRESETS else {}
-    params.update({k: v for k, v in base.items() if k in SHORT_NAMES})
-    return params or None
+def default_title(plot: Plot) -> str:
+    """What the figure shows (the study is named in its caption, not in the title)."""
+    from lcrp_core.report.fmt import label
+
+    return {
+        "heatmap": f"J&F over {label(plot.x or '')} and {label(plot.y or '')}",
+        "lines": f"J&F against {label(plot.x or '')}, one line per {label(plot.series or '')}",
+        "spread": "Per-video J&F: best and base configurations",
+        "forest": "Δ J&F against the reference row",
+        "masks": "Largest differences: best row vs reference row",
+        "history": "TPE optimisation history",
+        "importances": "Parameter importances",
+    }[plot.kind]
 
 
-def _full_params(row: Row) -> dict[str, Any]:
-    return {**trial_params(row.trials[0]), **row.params} if row.trials else dict(row.params)
-
-
-def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) -> RenderedPlot:
+def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int,
+                options: Options | None = None, strip: Strip | str | None = None) -> RenderedPlot:
     """One plot's files, or none and a warning saying why (pure apart from matplotlib)."""
     from lcrp_core.report import plots
 
-    default_titles = {"spread": "per-video J&F", "history": "optimisation history",
-                      "importances": "parameter importances"}
-    title = plot.title or (f"{plot.study}: {default_titles[plot.kind]}"
-                           if plot.kind in default_titles else plot.study)
+    options = options or Options()
+    title = plot.title or default_title(plot)
     warnings = study_warnings(study)
     rows = study.rows.complete_rows if study.rows is not None else []
 
@@ -92,7 +91,14 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
         if plot.kind == "heatmap":
             fig = plots.heatmap_figure(rows, x=plot.x, y=plot.y, title=title)
         elif plot.kind == "lines":
-            fig = plots.lines_figure(rows, x=plot.x, series=plot.series, title=title)
+            fig = plots.lines_figure(rows, x=plot.x, series=plot.series, title=title,
+                                     intervals=_row_intervals(rows, (plot.series, plot.x), options))
+        elif plot.kind == "forest":
+            forest, reason = _forest(plot, study, options)
+            if forest is None:
+                return skip(reason)
+            labels, intervals, significant, reference = forest
+            fig = plots.forest_figure(labels, intervals, significant, reference=reference, title=title)
         elif plot.kind == "spread":
             groups, reason = _spread_groups(plot, study, rows)
             if not groups:
@@ -100,14 +106,74 @@ def render_plot(plot: Plot, study: Loaded, *, formats: Sequence[str], dpi: int) 
             if reason:
                 warnings.append(f"plot '{plot.id}': {reason}.")
             fig = plots.spread_figure(groups, title=title)
+        elif plot.kind == "masks":
+            from lcrp_core.report.qualitative import strip_figure, strip_gif
+
+            if not isinstance(strip, Strip):
+                return skip(strip or "no predictions loaded")
+            warnings += [f"plot '{plot.id}': {w}." for w in strip.warnings]
+            fig = strip_figure(strip, title=title)
+            extra = {"gif": strip_gif(strip)} if plot.gif else {}
+            files = {fmt: plots.figure_bytes(fig, fmt, dpi=min(dpi, 200)) for fmt in formats}
+            return RenderedPlot(plot, title, {**files, **extra}, tuple(dict.fromkeys(warnings)))
+        elif plot.kind == "history":
+            fig = plots.history_figure(study.data.trials, direction=study.data.direction, title=title)
         else:
             try:
-                fig = plots.optuna_figure(plot.kind, study.data.trials, direction=study.data.direction,
-                                          name=plot.study, title=title)
+                importances = plots.param_importances(study.data.trials, direction=study.data.direction,
+                                                      name=plot.study)
             except ValueError as exc:
                 return skip(str(exc))
+            fig = plots.importances_figure(importances, title=title)
         files = {fmt: plots.figure_bytes(fig, fmt, dpi=dpi) for fmt in formats}
     return RenderedPlot(plot, title, files, tuple(dict.fromkeys(warnings)))
+
+
+def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
+                   ) -> dict[tuple[Any, ...], tuple[float, float]] | None:
+    """{values of ``names``: J&F 95 % CI} of the best row at each point, when every row has
+    per-item scores (bootstrap over videos, significance.py); else None."""
+    from lcrp_core.report import significance as sig
+    from lcrp_core.report.plots import best_by
+
+    values, _ = best_by(rows, names)
+    out = {}
+    for row in rows:
+        key = tuple(row.params.get(n) for n in names)
+        if key in values and row.mean == values[key] and key not in out:
+            items = row.items()
+            if not items:
+                return None
+            ci = sig.item_ci(items, "JF", seed=options.seed, n_resamples=options.n_resamples)
+            shift = row.mean - ci.value  # centre the interval on the printed mean over repeats
+            out[key] = (ci.low + shift, ci.high + shift)
+    return out or None
+
+
+def _forest(plot: Plot, study: Loaded, options: Options):
+    """(labels, Δ intervals, significant, reference label) for a forest plot, or None and why."""
+    from dataclasses import replace
+
+    from lcrp_core.report.blocks import panel_stats, reference_row
+
+    assert study.data is not None and study.rows is not None
+    rows = study.rows.rows
+    selector = plot.base or spec_base(study.data.user_attrs)
+    ref = reference_row(rows, selector)
+    if ref is None:
+        return None, ("no reference row: no complete trial at " + format_params(selector)
+                      if selector else "no reference row (plot key 'base') nor a base in the study's spec")
+    stats = panel_stats(rows, reference=ref, options=replace(options, paired=True))
+    if stats is None:
+        return None, "no per-video scores in every complete row"
+    names = swept_names(rows)
+    shown = [i for i, d in enumerate(stats.delta) if d is not None]
+    labels = [format_params({n: rows[i].params.get(n) for n in names}) for i in shown]
+    intervals = [(stats.delta[i].delta.value, stats.delta[i].delta.low, stats.delta[i].delta.high)
+                 for i in shown]
+    significant = [stats.p_ref[i] is not None and stats.p_ref[i] < options.alpha for i in shown]
+    reference = format_params({n: rows[ref].params.get(n) for n in names})
+    return (labels, intervals, significant, reference), ""
 
 
 def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
@@ -118,7 +184,7 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
     base_params = plot.base or spec_base(study.data.user_attrs)
     base = None
     if base_params:
-        base = best_row([r for r in rows if params_match(_full_params(r), base_params)])
+        base = best_row([r for r in rows if params_match(full_params(r), base_params)])
     swept = swept_names(study.rows.rows) if study.rows is not None else []
     groups = []
     for name, row in (("best", best), ("base", base)):
@@ -138,17 +204,54 @@ def _spread_groups(plot: Plot, study: Loaded, rows: Sequence[Row]
     return groups, ""
 
 
-def render_report(spec: ReportSpec, studies: Mapping[str, Loaded]) -> tuple[dict[str, bytes | str], list[str]]:
-    """({file name: content}, warnings) for the whole report."""
+def load_strips(spec: ReportSpec, studies: Mapping[str, Loaded]) -> dict[str, Strip | str]:
+    """{masks plot id: its Strip, or why there is none}: the predictions of the best and the
+    reference rows on their most different items, read from the cache (the I/O edge)."""
+    from lcrp_core.errors import LcrpError
+    from lcrp_core.report.blocks import reference_row
+    from lcrp_core.report.qualitative import load_strip
+
+    out: dict[str, Strip | str] = {}
+    for plot in spec.plots:
+        if plot.kind != "masks":
+            continue
+        study = studies[plot.study]
+        if study.data is None or study.rows is None or not study.rows.complete_rows:
+            out[plot.id] = f"study '{plot.study}' has no complete trial"
+            continue
+        rows = study.rows.rows
+        best = best_row(rows)
+        selector = plot.base or spec_base(study.data.user_attrs)
+        ref = reference_row(rows, selector)
+        if best is None or ref is None:
+            out[plot.id] = "no complete row at the reference configuration " + (
+                format_params(selector) if selector else "(plot key 'base')")
+        elif rows[ref] is best:
+            out[plot.id] = "the best row is the reference row: nothing to compare"
+        else:
+            try:
+                out[plot.id] = load_strip(study, best, rows[ref], top=plot.top, frames=plot.frames,
+                                          names=swept_names(rows))
+            except LcrpError as exc:
+                out[plot.id] = str(exc)
+    return out
+
+
+def render_report(spec: ReportSpec, studies: Mapping[str, Loaded],
+                  strips: Mapping[str, Strip | str] | None = None
+                  ) -> tuple[dict[str, bytes | str], list[str]]:
+    """({file name: content}, warnings) for the whole report; ``strips`` are the masks plots'
+    predictions (load_strips)."""
     files: dict[str, bytes | str] = {}
-    blocks = [table_block(t, studies, std=spec.options.std) for t in spec.tables]
+    blocks = [table_block(t, studies, std=spec.options.std, options=spec.options) for t in spec.tables]
     renderers = {"md": to_markdown, "html": to_html, "tex": to_latex}
     for block in blocks:
         for fmt in spec.options.table_formats:
             files[f"{block.id}.{fmt}"] = renderers[fmt](block)
         files[f"{block.id}.txt"] = block_text(block)
     rendered = [render_plot(p, studies[p.study], formats=spec.options.plot_formats,
-                            dpi=spec.options.dpi) for p in spec.plots]
+                            dpi=spec.options.dpi, options=spec.options,
+                            strip=(strips or {}).get(p.id)) for p in spec.plots]
     for r in rendered:
         files.update({f"{r.plot.id}.{fmt}": data for fmt, data in r.files.items()})
     warnings = list(dict.fromkeys(w for item in [*blocks, *rendered] for w in item.warnings))
@@ -163,7 +266,7 @@ def build_report(spec_path: str | Path, *, out_dir: str | Path | None = None,
     the spec). ``storage`` overrides the spec's storage for every study."""
     spec = load_spec(spec_path)
     studies = load_studies(spec.studies, storage=storage or spec.storage, studies_dir=studies_dir)
-    files, warnings = render_report(spec, studies)
+    files, warnings = render_report(spec, studies, load_strips(spec, studies))
     target = Path(out_dir) if out_dir is not None else spec.path.parent / spec.name
     written = write_files(target, files)
     for study in studies.values():
@@ -182,7 +285,7 @@ def _links(stem: str, formats: Sequence[str], names: Mapping[str, str]) -> list[
 
 
 _TABLE_NAMES = {"md": "Markdown", "html": "HTML", "tex": "LaTeX"}
-_PLOT_NAMES = {"png": "PNG", "pdf": "PDF"}
+_PLOT_NAMES = {"png": "PNG", "pdf": "PDF", "gif": "GIF"}
 
 
 def index_markdown(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[RenderedPlot],
@@ -196,7 +299,7 @@ def index_markdown(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequen
                                                              _TABLE_NAMES))
         out.append(to_markdown(block, level=2) + f"\nFiles: {links}\n")
     for p in plots:
-        out.append(f"## {p.title}\n")
+        out.append(f"## {p.title}\n\nStudy `{p.plot.study}`.\n")
         if "png" in p.files:
             out.append(f"![{p.title}]({p.plot.id}.png)\n")
         if p.files:
@@ -245,7 +348,8 @@ def index_html(spec: ReportSpec, blocks: Sequence[TableBlock], plots: Sequence[R
         out.append(f'<figure id="{attr(p.plot.id)}">')
         if "png" in p.files:
             out.append(f'<img src="{attr(p.plot.id)}.png" alt="{attr(p.title)}">')
-        out.append(f"<figcaption>{esc(p.title)}{' — ' + links if links else ''}</figcaption>")
+        out.append(f"<figcaption>{esc(p.title)} (study {esc(p.plot.study)})"
+                   f"{' — ' + links if links else ''}</figcaption>")
         out += [f'<p class="lcrp-warning"><strong>Warning:</strong> {esc(w)}</p>' for w in p.warnings]
         out.append("</figure>")
     out += ["</body>", "</html>"]

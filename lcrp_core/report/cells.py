@@ -63,6 +63,22 @@ class Row:
                     sums.setdefault(video, []).append(float(scores["JF"]))
         return {video: statistics.fmean(v) for video, v in sums.items()}
 
+    def items(self) -> dict[str, dict[str, float]]:
+        """Per-item J, F, J&F averaged over the row's trials: ``per_expression`` scores where the
+        trials stored them (keys ``<video>/<exp>``), else ``per_video`` (keys ``<video>``); an
+        item counts only when every trial of the row scored it."""
+        per_trial = [t.user_attrs.get("per_expression") or t.user_attrs.get("per_video") or {}
+                     for t in self.trials]
+        if not per_trial or not all(isinstance(p, Mapping) and p for p in per_trial):
+            return {}
+        out = {}
+        for key in per_trial[0]:
+            scores = [p.get(key) for p in per_trial]
+            if all(isinstance(s, Mapping) and all(isinstance(s.get(m), (int, float)) for m in
+                                                  ("J", "F", "JF")) for s in scores):
+                out[key] = {m: statistics.fmean(float(s[m]) for s in scores) for m in ("J", "F", "JF")}
+        return out
+
 
 @dataclass(frozen=True)
 class StudyRows:

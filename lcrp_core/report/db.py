@@ -35,6 +35,7 @@ from lcrp_core.report.study import (
     study_names,
 )
 from lcrp_core.report.tables import Header, Table, header, to_text
+from lcrp_core.sweep.queue import name_objective
 from lcrp_core.sweep.storage import normalize_url, open_storage
 
 if TYPE_CHECKING:
@@ -160,11 +161,14 @@ def _pairs(title: str, items: Iterable[tuple[str, Any]]) -> list[str]:
 def _scores_table(title: str, scores: Any) -> list[str]:
     if not isinstance(scores, Mapping) or not scores:
         return []
+    texts = any(isinstance(s, Mapping) and s.get("text") for s in scores.values())
     rows = tuple((str(key), *(format_score(_num(s.get(m)) if isinstance(s, Mapping) else None)
-                              for m in ("J", "F", "JF")))
+                              for m in ("J", "F", "JF")),
+                  *((_one_line(s.get("text") or DASH if isinstance(s, Mapping) else DASH),) if texts else ()))
                  for key, s in sorted(scores.items()))
-    table = Table(headers=(Header.plain(title), header("J"), header("F"), header("JF")), rows=rows,
-                  align=("l", "r", "r", "r"))
+    table = Table(headers=(Header.plain(title), header("J"), header("F"), header("JF"),
+                           *((Header.plain("text"),) if texts else ())), rows=rows,
+                  align=("l", "r", "r", "r", *(("l",) if texts else ())))
     return [f"{title} ({len(rows)}):", *("  " + line for line in to_text(table).splitlines()), ""]
 
 
@@ -232,6 +236,38 @@ def export_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
     params = [f"params.{n}" for n in order_names({k[7:] for k in keys if k.startswith("params.")})]
     attrs = sorted(k for k in keys if k.startswith("user_attrs."))
     return [*BASE_COLUMNS, *params, *attrs], records
+
+
+LONG_COLUMNS = ("study", "number", "cell", "video", "item", "expression", "text", "J", "F", "JF")
+
+
+def long_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, one record per (trial, video, expression)) of the COMPLETE trials: ``study,
+    number, cell, video, item, expression, text, J, F, JF``, then every pipeline parameter of the
+    run (``lcrp_params`` with the trial's params, canonical order, ``repeat`` included).
+    Items come from ``per_expression`` (``item`` is its key, ``expression`` the part after the
+    video), else from ``per_video`` (``item`` is the video, no expression)."""
+    records = []
+    for t in study.trials:
+        if t.state.name != "COMPLETE":
+            continue
+        a = t.user_attrs
+        params = dict(a.get("lcrp_params") or {}) | dict(t.params)
+        per_item = a.get("per_expression") or a.get("per_video") or {}
+        if not isinstance(per_item, Mapping):
+            continue
+        for key, scores in per_item.items():
+            if not isinstance(scores, Mapping):
+                continue
+            video, _, expression = str(key).partition("/")
+            rec = {"study": study.name, "number": t.number, "cell": a.get("lcrp_cell"),
+                   "video": video, "item": str(key), "expression": expression or None,
+                   "text": scores.get("text"),
+                   **{m: _num(scores.get(m)) for m in ("J", "F", "JF")}}
+            rec.update(params)
+            records.append(rec)
+    names = order_names({k for r in records for k in r} - set(LONG_COLUMNS))
+    return [*LONG_COLUMNS, *names], records
 
 
 def csv_bytes(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> bytes:
@@ -336,6 +372,12 @@ def read_reference_csv(path: str | Path) -> list[dict[str, Any]]:
         rows.append(row)
     if not rows:
         raise DataError("no data rows", path=path)
+    for col in ("JF", *OPTIONAL_COLUMNS):
+        values = [r[col] for r in rows if col in r]
+        if values and max(values) <= 1:
+            raise DataError(f"every {col} value is at most 1 (largest {max(values):g}): these look "
+                            f"like 0–1 scores; write them on the 0–100 scale (e.g. "
+                            f"{format_score(100 * max(values))})", path=path, key=f"column {col}")
     return rows
 
 
@@ -381,6 +423,7 @@ def import_reference(study_name: str, csv_path: str | Path, *, storage: str,
         }
         for key, value in attrs.items():
             study.set_user_attr(key, value)
+        name_objective(study)
         for cell, row in zip(cells, rows, strict=True):
             params = Params.from_mapping(cell["params"]).to_short()
             scores = {k: row[k] for k in ("J", "F", "JF") if k in row}

@@ -7,10 +7,11 @@ stored at full precision on the 0–100 scale and printed with one decimal.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from lcrp_core.pipeline.delta import parse_delta as parse_delta  # δ's one rule, re-exported
+from lcrp_core.pipeline.delta import percent_text
 from lcrp_core.pipeline.params import SHORT_NAMES
 
 #: What a table shows where a value was not measured or is missing.
@@ -20,7 +21,6 @@ PARAM_ORDER: tuple[str, ...] = (*SHORT_NAMES, "repeat")
 #: Plain (Unicode) labels of parameters and scores; HTML and LaTeX forms live in tables.HEADERS.
 LABELS = {"delta": "δ", "lam": "λ", "JF": "J&F"}
 
-_PERCENT = re.compile(r"^\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*%\s*$")
 
 
 def label(name: str) -> str:
@@ -43,17 +43,23 @@ def format_number(value: float) -> str:
     return format(value, ".6g") if isinstance(value, float) else str(value)
 
 
-def format_delta(frac: float) -> str:
-    """δ as a percent of the frame area: 0.003 → "0.3%", 0.0015 → "0.15%", 0 → "0%"."""
-    return f"{format_number(round(frac * 100, 9))}%"
+def format_delta(frac: float, *, digits: int | None = None) -> str:
+    """δ as a percent of the frame area: 0.003 → "0.3%", 0.0015 → "0.15%", 0 → "0%"; with
+    ``digits`` significant digits for continuous values (TPE): 0.000515822 → "0.052%"."""
+    if digits is not None:
+        return f"{float(f'{frac * 100:.{digits}g}'):g}%"
+    return percent_text(frac)
 
 
-def format_param(name: str, value: Any) -> str:
-    """One parameter value as tables print it (δ as a percent)."""
+def format_param(name: str, value: Any, *, digits: int | None = None) -> str:
+    """One parameter value as tables print it (δ as a percent); ``digits``: significant digits
+    of continuous (TPE) values."""
     if value is None:
         return DASH
     if name == "delta" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_delta(value)
+        return format_delta(value, digits=digits)
+    if digits is not None and isinstance(value, float) and not value.is_integer():
+        return f"{value:.{max(digits, 3)}g}"
     return format_number(value)
 
 
@@ -73,42 +79,6 @@ def format_score(value: float | None, std: float | None = None, *, decimals: int
 def display_value(value: float, *, decimals: int = 1) -> float:
     """The value a reader sees once printed with ``decimals`` decimals (used to pick bold rows)."""
     return float(f"{value:.{decimals}f}")
-
-
-def parse_delta(value: Any) -> float:
-    """δ from "0.3%" (a percent) or 0.003 / "0.003" (a fraction). Raises ValueError.
-
-    A bare fraction of 5 % of the frame or more is refused as a likely percent written
-    without its sign: write "30%" if that is what is meant.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"expected a fraction like 0.003 or a percent like '0.3%', got {value!r}")
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match:
-            frac = float(match.group(1)) / 100
-        else:
-            try:
-                frac = float(value)
-            except ValueError:
-                raise ValueError(f"expected a fraction like 0.003 or a percent like '0.3%', "
-                                 f"got {value!r}") from None
-            frac = _checked_fraction(frac, value)
-    elif isinstance(value, (int, float)):
-        frac = _checked_fraction(float(value), value)
-    else:
-        raise ValueError(f"expected a fraction like 0.003 or a percent like '0.3%', got {value!r}")
-    if not (math.isfinite(frac) and 0 <= frac < 1):
-        raise ValueError(f"expected 0 <= delta < 100%, got {value!r}")
-    return round(frac, 12)
-
-
-def _checked_fraction(frac: float, raw: Any) -> float:
-    if frac >= 0.05:
-        raise ValueError(f"{raw!r} read as a fraction is {format_delta(frac)} of the frame; "
-                         f"write '{format_number(frac)}%' for a percent, or '{format_delta(frac)}' "
-                         f"if that is what is meant")
-    return frac
 
 
 def param_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

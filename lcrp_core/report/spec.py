@@ -19,7 +19,8 @@ from lcrp_core.yamlfile import read_yaml
 
 TABLE_FORMATS = ("md", "html", "tex")
 PLOT_FORMATS = ("png", "pdf")
-PLOT_KINDS = ("heatmap", "lines", "spread", "history", "importances")
+PLOT_KINDS = ("heatmap", "lines", "spread", "forest", "masks", "history", "importances")
+SCORE_COLUMNS = ("JF", "J", "F")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Output names that cannot be used: reports/literature/ holds checked-in reference data.
 RESERVED_NAMES = ("literature",)
@@ -27,21 +28,33 @@ RESERVED_NAMES = ("literature",)
 
 @dataclass(frozen=True)
 class Options:
-    """``options:`` — std: show ± sample standard deviation where a row has repeats."""
+    """``options:`` — std: show ± sample standard deviation over repeats (seeds); scores: the
+    score columns (J&F, J, F); ci: a 95 % bootstrap CI over videos in each score cell; paired:
+    Δ J&F against the reference row with its CI and a Holm-corrected paired p-value; alpha: the
+    significance level of the marks; seed, n_resamples: of the bootstrap and permutation test."""
 
     std: bool = False
     table_formats: tuple[str, ...] = TABLE_FORMATS
     plot_formats: tuple[str, ...] = PLOT_FORMATS
     dpi: int = 300
+    scores: tuple[str, ...] = ("JF",)
+    ci: bool = False
+    paired: bool = False
+    alpha: float = 0.05
+    seed: int = 0
+    n_resamples: int = 9999
 
 
 @dataclass(frozen=True)
 class Panel:
-    """One table of a side-by-side ablation: a study and the parameter columns to show
-    (None: the parameters that vary across the study's rows)."""
+    """One table of a side-by-side ablation: a study, the parameter columns to show (None: the
+    parameters that vary across the study's rows) and the reference row of Δ (None: the sweep
+    spec's base configuration); ``top``: only the k best rows, best first (a TPE study's top-k)."""
 
     study: str
     columns: tuple[str, ...] | None = None
+    reference: Mapping[str, Any] | None = None
+    top: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,8 @@ class ResourceTable:
 
 @dataclass(frozen=True)
 class Plot:
-    """``kind``: heatmap (x, y), lines (x, series), spread (base), history, importances."""
+    """``kind``: heatmap (x, y), lines (x, series), spread (base), forest (base), masks (base,
+    top, frames, gif), history, importances."""
 
     id: str
     kind: str
@@ -86,6 +100,9 @@ class Plot:
     y: str | None = None
     series: str | None = None
     base: Mapping[str, Any] | None = None
+    top: int = 2
+    frames: int = 4
+    gif: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,15 +238,29 @@ def parse_spec(data: Any, *, path: Path) -> ReportSpec:
 
 
 def _options(r: _Reader, value: Any) -> Options:
-    value = r.mapping(value, "options", optional=("std", "table_formats", "plot_formats", "dpi"))
-    std = value.get("std", False)
-    if not isinstance(std, bool):
-        raise r.fail("options.std", f"expected true or false, got {std!r}")
+    value = r.mapping(value, "options", optional=("std", "table_formats", "plot_formats", "dpi",
+                                                  "scores", "ci", "paired", "alpha", "seed",
+                                                  "n_resamples"))
+    flags = {}
+    for flag in ("std", "ci", "paired"):
+        flags[flag] = value.get(flag, False)
+        if not isinstance(flags[flag], bool):
+            raise r.fail(f"options.{flag}", f"expected true or false, got {flags[flag]!r}")
+    alpha = value.get("alpha", Options.alpha)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise r.fail("options.alpha", f"expected a significance level between 0 and 0.5, got {alpha!r}")
+    seed = value.get("seed", Options.seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise r.fail("options.seed", f"expected a non-negative integer, got {seed!r}")
+    n_resamples = value.get("n_resamples", Options.n_resamples)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or not 99 <= n_resamples <= 10**6:
+        raise r.fail("options.n_resamples", f"expected an integer from 99 to 1000000, got {n_resamples!r}")
     dpi = value.get("dpi", Options.dpi)
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 50 <= dpi <= 1200:
         raise r.fail("options.dpi", f"expected an integer from 50 to 1200, got {dpi!r}")
+    scores = r.choices(value.get("scores", list(Options.scores)), "options.scores", SCORE_COLUMNS)
     return Options(
-        std=std,
+        **flags, scores=scores, alpha=float(alpha), seed=seed, n_resamples=n_resamples,
         table_formats=r.choices(value.get("table_formats", list(TABLE_FORMATS)),
                                 "options.table_formats", TABLE_FORMATS),
         plot_formats=r.choices(value.get("plot_formats", list(PLOT_FORMATS)),
@@ -248,12 +279,17 @@ def _table(r: _Reader, value: Any, key: str) -> AblationTable | ResourceTable:
             if isinstance(p, str):
                 panels.append(Panel(study=r.ident(p, pkey)))
                 continue
-            p = r.mapping(p, pkey, required=("study",), optional=("columns",))
+            p = r.mapping(p, pkey, required=("study",), optional=("columns", "reference", "top"))
             columns = None
             if "columns" in p:
                 columns = tuple(r.param_name(c, f"{pkey}.columns[{j}]")
                                 for j, c in enumerate(r.seq(p["columns"], f"{pkey}.columns")))
-            panels.append(Panel(study=r.ident(p["study"], f"{pkey}.study"), columns=columns))
+            reference = r.selector(p["reference"], f"{pkey}.reference") if p.get("reference") else None
+            top = p.get("top")
+            if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+                raise r.fail(f"{pkey}.top", f"expected a positive integer, got {top!r}")
+            panels.append(Panel(study=r.ident(p["study"], f"{pkey}.study"), columns=columns,
+                                reference=reference, top=top))
         return AblationTable(id=r.ident(value["id"], f"{key}.id"),
                              title=r.text(value.get("title", value["id"]), f"{key}.title"),
                              panels=tuple(panels), note=_note(r, value, key))
@@ -289,6 +325,8 @@ _PLOT_KEYS = {
     "heatmap": (("x", "y"), ()),
     "lines": (("x", "series"), ()),
     "spread": ((), ("base",)),
+    "forest": ((), ("base",)),
+    "masks": ((), ("base", "top", "frames", "gif")),
     "history": ((), ()),
     "importances": ((), ()),
 }
@@ -308,10 +346,21 @@ def _plot(r: _Reader, value: Any, key: str) -> Plot:
     if len(set(axes.values())) < len(axes):
         raise r.fail(f"{key}.{required[-1]}", f"expected a parameter other than {axes[required[0]]!r}")
     default_id = "_".join([kind, study, *axes.values()])
+    extra: dict[str, Any] = {}
+    for name, low, high in (("top", 1, 20), ("frames", 1, 12)):
+        if name in value:
+            n = value[name]
+            if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high:
+                raise r.fail(f"{key}.{name}", f"expected an integer from {low} to {high}, got {n!r}")
+            extra[name] = n
+    if "gif" in value:
+        if not isinstance(value["gif"], bool):
+            raise r.fail(f"{key}.gif", f"expected true or false, got {value['gif']!r}")
+        extra["gif"] = value["gif"]
     return Plot(
         id=r.ident(value.get("id", default_id), f"{key}.id"),
         kind=kind, study=study,
         title=r.text(value["title"], f"{key}.title") if "title" in value else "",
         base=r.selector(value["base"], f"{key}.base") if value.get("base") else None,
-        **axes,
+        **axes, **extra,
     )

@@ -7,8 +7,9 @@ file that does not exist is never created by reading.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,20 @@ from typing import TYPE_CHECKING, Any
 from lcrp_core.errors import DataError
 from lcrp_core.sweep.storage import (
     STUDIES_DIR,
+    check_storage_file,
     default_storage_url,
     discover_storages,
     normalize_url,
     open_storage,
+    storage_errors,
     storage_file,
 )
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
+
+log = logging.getLogger("lcrp.report")
 
 #: Trial states in the order tables list them (Optuna's names).
 STATES = ("COMPLETE", "RUNNING", "WAITING", "FAIL", "PRUNED")
@@ -78,14 +83,24 @@ def storage_exists(url: str) -> bool:
 
 def _open_existing(url: str) -> optuna.storages.BaseStorage:
     url = normalize_url(url)
-    if not storage_exists(url):
-        raise DataError("storage file not found", key=url)
+    check_storage_file(url)  # missing, empty or not a database: refused, never written into
     return open_storage(url)
 
 
 def study_names(url: str) -> list[str]:
     """Names of the studies in an existing storage, in creation order."""
-    return [s.study_name for s in _open_existing(url).get_all_studies()]
+    with storage_errors(url):
+        return [s.study_name for s in _open_existing(url).get_all_studies()]
+
+
+def _readable(urls: Sequence[str], read: Callable[[str], Any]) -> Iterator[tuple[str, Any]]:
+    """(url, read(url)) for each discovered storage that can be read; one that cannot (a corrupt
+    file under studies/) is skipped with a warning naming it and why."""
+    for url in urls:
+        try:
+            yield url, read(url)
+        except DataError as exc:
+            log.warning("skipped %s", exc)
 
 
 def find_study(name: str, *, storage: str | None = None,
@@ -99,7 +114,8 @@ def find_study(name: str, *, storage: str | None = None,
     default = default_storage_url(name, studies_dir)
     if storage_exists(default) and name in study_names(default):
         return default
-    holders = [u for u in discover_storages(studies_dir) if name in study_names(u)]
+    holders = [u for u, names in _readable(discover_storages(studies_dir), study_names)
+               if name in names]
     if len(holders) == 1:
         return holders[0]
     if holders:
@@ -112,16 +128,22 @@ def load_study(name: str, *, storage: str | None = None,
                studies_dir: Path = STUDIES_DIR) -> StudyData:
     """Study ``name`` with all its trials (see find_study for where it is looked up)."""
     url = find_study(name, storage=storage, studies_dir=studies_dir)
-    return _read(_open_existing(url), url, name)
+    with storage_errors(url):
+        return _read(_open_existing(url), url, name)
 
 
 def load_storage(url: str) -> list[StudyData]:
     """Every study in one existing storage, in creation order."""
-    backend = _open_existing(url)
-    return [_read(backend, normalize_url(url), s.study_name) for s in backend.get_all_studies()]
+    with storage_errors(url):
+        backend = _open_existing(url)
+        return [_read(backend, normalize_url(url), s.study_name) for s in backend.get_all_studies()]
 
 
-def load_storages(urls: Sequence[str]) -> list[StudyData]:
+def load_storages(urls: Sequence[str], *, skip_unreadable: bool = False) -> list[StudyData]:
+    """Every study of every storage in ``urls``; ``skip_unreadable`` (storages discovered under
+    studies/) skips a corrupt one with a warning instead of failing."""
+    if skip_unreadable:
+        return [study for _, studies in _readable(urls, load_storage) for study in studies]
     return [study for url in urls for study in load_storage(url)]
 
 

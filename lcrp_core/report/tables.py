@@ -51,13 +51,15 @@ def header(name: str) -> Header:
 class Table:
     """Rows of text cells under headers; ``bold`` rows are printed in bold (the best ones).
 
-    ``align`` has one of "l", "c", "r" per column ("c" for all when empty).
+    ``align`` has one of "l", "c", "r" per column ("c" for all when empty); ``caption`` says
+    what the panel shows (dataset, protocol, base configuration, videos/expressions).
     """
 
     headers: tuple[Header, ...]
     rows: tuple[tuple[str, ...], ...]
     bold: frozenset[int] = frozenset()
     align: tuple[str, ...] = ()
+    caption: str = ""
 
     def __post_init__(self) -> None:
         for row in self.rows:
@@ -73,7 +75,8 @@ class Table:
 class TableBlock:
     """One table of a report: panels shown side by side, a title, a footnote and warnings.
 
-    ``warnings`` name missing or incomplete studies and are shown with the table in every format.
+    ``warnings`` name missing or incomplete studies and are shown with the table in every format;
+    ``notes`` explain its statistics (CIs, Δ, p-values, the † marks), before the footnote.
     """
 
     id: str
@@ -81,6 +84,7 @@ class TableBlock:
     panels: tuple[Table, ...]
     footnote: str = ""
     warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
 
 # ---------------------------------------------------------------- Markdown
@@ -94,7 +98,8 @@ _MD_RULE = {"l": ":--", "c": ":-:", "r": "--:"}
 
 
 def table_markdown(table: Table) -> str:
-    lines = ["| " + " | ".join(_md_cell(h.text, False) for h in table.headers) + " |",
+    lines = [f"*{table.caption}*", ""] if table.caption else []
+    lines += ["| " + " | ".join(_md_cell(h.text, False) for h in table.headers) + " |",
              "|" + "|".join(_MD_RULE[a] for a in table.alignment) + "|"]
     for i, row in enumerate(table.rows):
         lines.append("| " + " | ".join(_md_cell(c, i in table.bold) for c in row) + " |")
@@ -103,6 +108,7 @@ def table_markdown(table: Table) -> str:
 
 def _md_notes(block: TableBlock) -> str:
     out = "".join(f"\n> **Warning:** {w}\n" for w in block.warnings)
+    out += "".join(f"\n> {n}\n" for n in block.notes)
     if block.footnote:
         out += f"\n> **Note:** {block.footnote}\n"
     return out
@@ -118,7 +124,10 @@ def to_markdown(block: TableBlock, *, level: int = 3) -> str:
 
 def _html_table(table: Table, indent: int) -> list[str]:
     p = " " * indent
-    lines = [f'{p}<table border="1" cellspacing="0" cellpadding="6">', f"{p}  <thead>", f"{p}    <tr>"]
+    lines = [f'{p}<table border="1" cellspacing="0" cellpadding="6">']
+    if table.caption:
+        lines.append(f"{p}  <caption>{html.escape(table.caption, quote=False)}</caption>")
+    lines += [f"{p}  <thead>", f"{p}    <tr>"]
     lines += [f"{p}      <th>{h.html}</th>" for h in table.headers]
     lines += [f"{p}    </tr>", f"{p}  </thead>", f"{p}  <tbody>"]
     for i, row in enumerate(table.rows):
@@ -145,6 +154,7 @@ def tables_html(panels: Sequence[Table]) -> str:
 def _html_notes(block: TableBlock) -> str:
     out = "".join(f'<p class="lcrp-warning"><strong>Warning:</strong> {html.escape(w, quote=False)}</p>\n'
                   for w in block.warnings)
+    out += "".join(f'<p class="lcrp-note">{html.escape(n, quote=False)}</p>\n' for n in block.notes)
     if block.footnote:
         out += f'<p class="lcrp-note"><strong>Note:</strong> {html.escape(block.footnote, quote=False)}</p>\n'
     return out
@@ -160,7 +170,8 @@ def to_html(block: TableBlock) -> str:
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"$\sim$", "^": r"\textasciicircum{}", "±": r"$\pm$",
-    "–": "--", "δ": r"$\delta$", "λ": r"$\lambda$",
+    "–": "--", "δ": r"$\delta$", "λ": r"$\lambda$", "†": r"\textsuperscript{\dag}",
+    "Δ": r"$\Delta$", "α": r"$\alpha$", "−": "$-$", "×": r"$\times$", "≥": r"$\geq$",
 }
 
 
@@ -175,7 +186,8 @@ def _latex_tabular(table: Table, indent: str) -> list[str]:
             cells = [rf"\textbf{{{c}}}" for c in cells]
         return f"{indent}  " + " & ".join(cells) + r" \\"
 
-    lines = [f"{indent}\\begin{{tabular}}{{{''.join(table.alignment)}}}", f"{indent}  \\toprule",
+    lines = [f"{indent}% {table.caption}"] if table.caption else []
+    lines += [f"{indent}\\begin{{tabular}}{{{''.join(table.alignment)}}}", f"{indent}  \\toprule",
              f"{indent}  " + " & ".join(h.latex for h in table.headers) + r" \\", f"{indent}  \\midrule"]
     lines += [row_tex(row, i in table.bold) for i, row in enumerate(table.rows)]
     lines += [f"{indent}  \\bottomrule", f"{indent}\\end{{tabular}}"]
@@ -193,6 +205,9 @@ def to_latex(block: TableBlock) -> str:
         lines += _latex_tabular(table, "  ")
     for w in block.warnings:
         lines.append(rf"  \par\smallskip{{\footnotesize\textbf{{Warning:}} {latex_escape(w)}}}")
+    captions = [f"({chr(97 + i)}) {t.caption}" for i, t in enumerate(block.panels) if t.caption]
+    for n in [*captions, *block.notes]:
+        lines.append(rf"  \par\smallskip{{\footnotesize {latex_escape(n)}}}")
     if block.footnote:
         lines.append(rf"  \par\smallskip{{\footnotesize\textbf{{Note:}} {latex_escape(block.footnote)}}}")
     lines.append(r"\end{table}")
@@ -214,9 +229,13 @@ def to_text(table: Table) -> str:
     return "\n".join([line(grid[0]), rule, *(line(r) for r in grid[1:])]) + "\n"
 
 
+#: Panels wider than this together are printed one under the other in a terminal.
+TERMINAL_WIDTH = 120
+
+
 def block_text(block: TableBlock) -> str:
-    """A table block for a terminal: its title, then its panels side by side; the best row of
-    each panel is marked with ``*``."""
+    """A table block for a terminal: its title, then its panels side by side (one under the other
+    when they would not fit in TERMINAL_WIDTH); the best row of each panel is marked with ``*``."""
     columns = []
     for panel in block.panels:
         lines = to_text(panel).splitlines()
@@ -224,7 +243,11 @@ def block_text(block: TableBlock) -> str:
         columns.append([m + line for m, line in zip(marks, lines, strict=True)])
     height = max(len(c) for c in columns)
     widths = [max(len(line) for line in c) for c in columns]
-    rows = ["    ".join((c[i] if i < len(c) else "").ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
-            for i in range(height)]
-    notes = [f"! {w}" for w in block.warnings]
+    if sum(widths) + 4 * (len(widths) - 1) > TERMINAL_WIDTH:
+        rows = [line for i, c in enumerate(columns) for line in ([""] if i else []) + c]
+    else:
+        rows = ["    ".join((c[i] if i < len(c) else "").ljust(w)
+                           for c, w in zip(columns, widths, strict=True)).rstrip()
+                for i in range(height)]
+    notes = [f"! {w}" for w in block.warnings] + [f"  {n}" for n in block.notes]
     return "\n".join([block.title, *rows, *notes]) + "\n"

@@ -17,6 +17,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,7 +54,9 @@ def worker_slots(devices: Sequence[str], workers: int | None = None) -> list[str
 
 def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = True,
               verbose: int = 0) -> RunResult:
-    """Create or resume ``spec``'s study and run it to completion."""
+    """Create or resume ``spec``'s study and run it to completion. The dataset is checked
+    first: a wrong split or video name creates no study."""
+    spec.check_dataset()
     queue = prepare_study(spec)
     return drive(queue, slots=worker_slots(spec.devices, workers), progress=progress,
                  verbose=verbose)
@@ -139,6 +142,9 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
              for d in slots]
     last = [""] * len(procs)
+    heartbeats = storage_kind(queue.spec.storage) == "postgresql"
+    next_reap = time.monotonic() + queue.spec.heartbeat_interval
+    killed: set[int] = set()  # frozen workers killed by _reap_stale: not crashes
     try:
         with selectors.DefaultSelector() as sel:
             pending: dict[int, bytes] = {}
@@ -147,7 +153,10 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
                     sel.register(stream.fileno(), selectors.EVENT_READ, (i, kind))
                     pending[stream.fileno()] = b""
             while sel.get_map():
-                for key, _ in sel.select():
+                if heartbeats and time.monotonic() >= next_reap:
+                    killed |= _reap_stale(queue, procs)
+                    next_reap = time.monotonic() + queue.spec.heartbeat_interval
+                for key, _ in sel.select(timeout=queue.spec.heartbeat_interval if heartbeats else None):
                     fd, (i, kind) = key.fd, key.data
                     chunk = os.read(fd, 65536)
                     if not chunk:
@@ -175,7 +184,33 @@ def _round(queue: SweepQueue, slots: list[str], on_event: Callable[[dict], None]
         for p in procs:
             p.stdout.close()
             p.stderr.close()
-    return [(slots[i], p.wait(), last[i]) for i, p in enumerate(procs)]
+    return [(slots[i], 0 if p.pid in killed else p.wait(), last[i]) for i, p in enumerate(procs)]
+
+
+def _reap_stale(queue: SweepQueue, procs: Sequence[subprocess.Popen]) -> set[int]:
+    """While a round runs (PostgreSQL): fail the trials whose heartbeat went stale and re-queue
+    their cells. A worker of this round whose trial was failed that way is frozen (stopped,
+    hung): it is killed with one warning, so that the round ends and its cell runs again in the
+    next one. The pids killed."""
+    from optuna.trial import TrialState
+
+    alive = {p.pid: p for p in procs if p.poll() is None}
+    host = socket.gethostname()
+    ours = {t._trial_id: t.user_attrs["pid"] for t in queue.trials(TrialState.RUNNING)
+            if t.user_attrs.get("host") == host and t.user_attrs.get("pid") in alive}
+    queue.reap()
+    killed = set()
+    for trial_id, pid in ours.items():
+        trial = queue.storage.get_trial(trial_id)
+        # a worker that fails its own trial records an error first; a stale heartbeat does not
+        if trial.state == TrialState.FAIL and "error" not in trial.user_attrs \
+                and alive[pid].poll() is None:
+            log.warning("the worker pid %d stopped beating while running trial %d (%s): killed; "
+                        "its cell was re-queued", pid, trial.number, trial.user_attrs.get("lcrp_cell")
+                        or trial.user_attrs.get("lcrp_slot"))
+            alive[pid].kill()
+            killed.add(pid)
+    return killed
 
 
 def _event(line: str) -> dict | None:

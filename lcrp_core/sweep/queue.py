@@ -29,6 +29,7 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,15 @@ import psutil
 
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.spec import SweepSpec, parse_spec
-from lcrp_core.sweep.storage import open_storage, sqlalchemy_url, storage_file, storage_kind
+from lcrp_core.sweep.storage import (
+    check_storage_file,
+    normalize_url,
+    open_storage,
+    sqlalchemy_url,
+    storage_errors,
+    storage_file,
+    storage_kind,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -59,6 +68,17 @@ def unit_of(trial: FrozenTrial) -> str | None:
 
 # --- opening a study ---------------------------------------------------------------------------
 
+def name_objective(study) -> None:
+    """Name the objective "J&F" (``set_metric_names``) so optuna-dashboard labels it."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["J&F"])
+
+
 def prepare_study(spec: SweepSpec) -> SweepQueue:
     """Create the study (or resume it) and enqueue every cell/slot that has no trial yet.
 
@@ -68,8 +88,8 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
     import optuna
     from optuna.trial import TrialState
 
-    storage = _open_storage(spec)
-    with queue_lock(spec):
+    with _creation_lock(spec), queue_lock(spec):  # two runs on a new storage: one creates it
+        storage = _open_storage(spec)
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
                                     load_if_exists=True)
         attrs = study.user_attrs
@@ -86,6 +106,7 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
         else:
             study.set_user_attr(SPEC_ATTR, spec.to_json())
             study.set_user_attr(KIND_ATTR, spec.kind)
+            name_objective(study)
             if spec.kind != "tpe":
                 study.set_user_attr(CELLS_ATTR, [c.to_json() for c in spec.cells()])
             study.set_user_attr(HASH_ATTR, spec.hash())  # last: marks the study as complete
@@ -98,10 +119,47 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
     return SweepQueue(spec, study, storage)
 
 
+@contextmanager
+def _creation_lock(spec: SweepSpec) -> Iterator[None]:
+    """PostgreSQL: one advisory lock for the whole database while its schema may be created
+    (studies of different names race on it too). File storages: nothing more than queue_lock."""
+    if storage_kind(spec.storage) != "postgresql":
+        yield
+        return
+    with storage_errors(spec.storage), _advisory_lock(spec.storage, "lcrp: create storage"):
+        yield
+
+
+def delete_sweep(study_name: str, url: str) -> int:
+    """Delete study ``study_name`` and its trials from the storage at ``url`` (under the queue
+    lock, so no worker pops from it meanwhile); the number of trials it had."""
+    import optuna
+
+    from lcrp_core.report.study import load_study
+
+    data = load_study(study_name, storage=url)  # refuses a missing file, study or non-database
+    running = [t.number for t in data.trials if t.state.name == "RUNNING"]
+    with queue_lock(_LockKey(normalize_url(url), study_name)):
+        if running:
+            log.warning("study %s had running trial(s) %s: their workers' results are dropped",
+                        study_name, running)
+        optuna.delete_study(study_name=study_name, storage=open_storage(url))
+    return len(data.trials)
+
+
+@dataclass(frozen=True)
+class _LockKey:
+    """What queue_lock needs of a spec: its storage URL and study name."""
+
+    storage: str
+    study: str
+
+
 def load_sweep(study_name: str, url: str) -> SweepQueue:
     """An existing sweep study, with the resolved spec stored in it (for workers and status)."""
     import optuna
 
+    check_storage_file(url)  # an existing study: never create (or write a schema into) a file
     try:
         attrs = optuna.load_study(study_name=study_name, storage=open_storage(url)).user_attrs
     except KeyError as exc:
@@ -178,7 +236,7 @@ def spec_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, limit: int = 5)
 
 
 @contextmanager
-def queue_lock(spec: SweepSpec) -> Iterator[None]:
+def queue_lock(spec: SweepSpec | _LockKey) -> Iterator[None]:
     """Exclusive across processes for one study: every pop, reap, fail + re-queue and enqueue
     runs under it. A file storage takes an ``flock`` on ``<file>.lcrp-lock``; PostgreSQL a
     session advisory lock keyed by the study name. Re-entrant within a process."""
@@ -230,7 +288,7 @@ def _advisory_lock(url: str, study: str) -> Iterator[None]:
 def _engine(url: str) -> Any:
     import sqlalchemy
 
-    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=1, max_overflow=0,
+    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_size=2, max_overflow=0,
                                     pool_pre_ping=True)
 
 

@@ -23,6 +23,7 @@ from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.pipeline.delta import parse_delta
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
 from lcrp_core.yamlfile import read_yaml
@@ -218,6 +219,20 @@ class SweepSpec:
                               f"pass --root DIR or fix the spec", path=self.source, key="dataset.root")
 
 
+    def check_dataset(self) -> None:
+        """Read the dataset's index (split folder, meta files, the listed videos) so that a bad
+        split or video name is refused, naming it, before a study is created."""
+        from lcrp_core.data import load_dataset
+
+        self.check_root()
+        try:
+            load_dataset(self.dataset.kind, self.dataset.root, self.dataset.split,
+                         videos=self.dataset.videos)
+        except LcrpError as exc:
+            raise ConfigError(f"the dataset does not match the spec: {exc}", path=self.source,
+                              key="dataset") from exc
+
+
 def _range_json(r: Range) -> dict[str, Any]:
     if r.choices is not None:
         return {"choices": list(r.choices)}
@@ -263,9 +278,20 @@ def _message(exc: LcrpError) -> str:
 
 
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Float parameters given as integers (``delta: 0``) become floats, so cells compare equal."""
-    return {n: float(v) if n not in INT_PARAMS and isinstance(v, int) and not isinstance(v, bool)
-            else v for n, v in values.items()}
+    """Float parameters given as integers (``delta: 0``) become floats, so cells compare equal;
+    δ follows the one rule of pipeline/delta.py (``0.003`` or ``"0.3%"``; a bare ``0.3`` is
+    refused with a hint). Raises ConfigError(key="delta")."""
+    out = {}
+    for n, v in values.items():
+        if n == "delta":
+            try:
+                v = parse_delta(v)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key="delta") from None
+        elif n not in INT_PARAMS and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        out[n] = v
+    return out
 
 
 def _storage(url: str, key: str, source: str = "") -> str:
@@ -437,8 +463,13 @@ class _Parser:
             self.typed(values, f"grid.{name}", list, "a non-empty list of values")
             if not values:
                 raise self.fail(f"grid.{name}", "expected a non-empty list of values")
+            seen: dict[Params, int] = {}
             for i, v in enumerate(values):
-                self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
+                got = self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
+                if got in seen:
+                    raise self.fail(f"grid.{name}[{i}]", f"duplicate value (same as "
+                                    f"grid.{name}[{seen[got]}]): each cell must be run once", v)
+                seen[got] = i
             grid[name] = tuple(_coerce({name: v})[name] for v in values)
         for combo in itertools.product(*grid.values()):
             self.params("grid", dict(zip(grid, combo, strict=True)), base)
@@ -449,9 +480,15 @@ class _Parser:
         if not raw:
             raise self.fail("points", "expected a non-empty list of parameter overrides")
         out = []
+        seen: dict[Params, int] = {}
         for i, point in enumerate(raw):
             point = self.mapping(point, f"points[{i}]", tuple(SHORT_NAMES), noun="parameter")
-            self.params(f"points[{i}]", point, base)
+            got = self.params(f"points[{i}]", point, base)
+            if got in seen:
+                raise self.fail(f"points[{i}]", f"duplicate point (the same parameters as "
+                                f"points[{seen[got]}] over the base): each cell must be run once",
+                                point)
+            seen[got] = i
             out.append(_coerce(point))
         return tuple(out)
 
@@ -486,6 +523,9 @@ class _Parser:
                          required=("low", "high"))
         is_int = name in INT_PARAMS
         kind, what = ((int, "an integer") if is_int else ((int, float), "a number"))
+        if name == "delta":  # a fraction or a percent string, the one rule of pipeline/delta.py
+            r.update({k: self.params(f"{where}.{k}", {name: r[k]}, base, at_value=True).min_region_frac
+                      for k in ("low", "high")})
         low = self.typed(r["low"], f"{where}.low", kind, what)
         high = self.typed(r["high"], f"{where}.high", kind, what)
         self.params(f"{where}.low", {name: low}, base, at_value=True)

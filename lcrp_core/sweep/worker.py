@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lcrp_core.devices import pin_device
-from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.errors import ConfigError, LcrpError, environment_error
 from lcrp_core.pipeline.params import Params
 from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue, unit_of
 from lcrp_core.sweep.spec import INT_PARAMS, SweepSpec
@@ -69,6 +69,7 @@ def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
     ``root``/``cache_dir`` override the spec's (another machine's paths); ``events`` receives
     one JSON line per finished trial (``sweep run`` draws its progress bar from them).
     """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     from lcrp_core.pipeline.evaluation import EvalContext
@@ -95,7 +96,10 @@ def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
                 trial_id = queue.pop(device=device)
                 if trial_id is None:
                     break
-                event = run_trial(queue, ctx, trial_id, device=device)
+                try:
+                    event = run_trial(queue, ctx, trial_id, device=device)
+                except UpdateFinishedTrialError:
+                    event = _dropped(queue, trial_id)
                 setattr(report, event["state"], getattr(report, event["state"]) + 1)
                 if events is not None:
                     events.write(json.dumps(event) + "\n")
@@ -103,6 +107,18 @@ def run_worker(queue: SweepQueue, *, device: str, root: str | None = None,
     finally:
         ctx.close()
     return report
+
+
+def _dropped(queue: SweepQueue, trial_id: int) -> dict[str, Any]:
+    """The event of a trial that another process finished while this worker ran it (a stale
+    heartbeat failed it and re-queued its cell; e.g. this worker was frozen): its result is
+    dropped with one line and the worker goes on."""
+    frozen = queue.storage.get_trial(trial_id)
+    log.warning("trial %d (%s) was failed by another process (%s) while this worker ran it: its "
+                "result is dropped, its cell was re-queued", frozen.number, unit_of(frozen),
+                frozen.user_attrs.get("error", "stale heartbeat"))
+    return {"event": "trial", "number": frozen.number, "unit": unit_of(frozen), "value": None,
+            "state": "failed", "seconds": 0.0}
 
 
 def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str) -> dict[str, Any]:
@@ -156,6 +172,9 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
             queue.fail(trial_id, str(exc), counts=False)
             raise
         except Exception as exc:  # a failed cell: recorded, re-queued, the worker goes on
+            if (message := environment_error(exc)) is not None:  # disk full: stop, keep the retry
+                queue.fail(trial_id, message, counts=False)
+                raise LcrpError(message) from exc
             log.exception("trial %d (%s) failed", frozen.number, unit)
             queue.fail(trial_id, f"{type(exc).__name__}: {exc}", counts=True)
             return {**event, "state": "failed", "seconds": usage.seconds}
