@@ -41,7 +41,7 @@ from lcrp_core.sweep.queue import load_sweep, prepare_study, requeue
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import JOURNAL_LOCK_GRACE_S, open_storage
 from lcrp_core.sweep.worker import HALT_ENV
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
 LCRP = [sys.executable, "-m", "lcrp_core"]
