@@ -28,7 +28,7 @@ POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2, "H": 1}, {"N": 3, "K": 3, "delta": 
 def swept(tmp_path_factory):
     """A finished points study ``nb`` on a 3-video synthetic benchmark, classical backend."""
     tmp = tmp_path_factory.mktemp("api")
-    bench = generate(tmp / "bench", videos=3, seed=7, frames=8, size=(64, 96))
+    bench = generate(tmp / "bench", split="valid", videos=3, seed=7, frames=8, size=(64, 96))
     url = f"sqlite:///{tmp / 'studies' / 'nb.db'}"
     (tmp / "studies").mkdir()
     spec = parse_spec(synth_spec(bench, study="nb", storage=url, cache_dir=str(tmp / "cache"),
