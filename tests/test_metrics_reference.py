@@ -407,7 +407,7 @@ def test_mevis_rgb_palette_one_bit_and_grey_predictions_match_eval_mevis(tmp_pat
     box = preds["cats"]["0"][1]
     gt = fx.gt["cats"]["0"][1]
     assert not box[0, 2] and not gt[0, 2]
-    with open(next(tmp_path.glob("ours-*.csv")), newline="") as f:
+    with open(tmp_path / "ours-0" / "scores.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["key"] == "cats/0")
     j_frames = [(box_t & gt_t).sum() / (box_t | gt_t).sum() for box_t, gt_t in
                 zip(preds["cats"]["0"], fx.gt["cats"]["0"])]

@@ -204,7 +204,7 @@ def _score_all(args, dataset) -> list:
     jobs = min(args.jobs or _default_jobs(), len(names))
     bar = {"desc": "videos", "unit": "video", "total": len(names),
            "disable": args.quiet or None, "leave": False}
-    pred = Path(args.pred)
+    pred = Path(args.pred).resolve()   # (so are the roots) joblib reuses workers started elsewhere
     call = (args.protocol, args.void, _expression_root(pred) if args.protocol == "per-expression" else pred)
     if jobs <= 1:
         results = [_score_one(dataset, *call, n) for n in tqdm(names, **bar)]
@@ -252,10 +252,10 @@ def run(args) -> int:
         if args.protocol == "per-expression":
             raise ConfigError("a bare annotation folder holds no expressions; pass the dataset "
                               "root with --gt", key="--gt-annotations")
-        dataset = _annotation_dataset(Path(args.gt_annotations))
+        dataset = _annotation_dataset(Path(args.gt_annotations).resolve())
     else:
         kind = args.dataset or ("mevis" if args.protocol == "per-expression" else "ref-davis17")
-        dataset = load_dataset(kind, args.gt, args.split)
+        dataset = load_dataset(kind, Path(args.gt).resolve(), args.split)
     evaluator = Evaluator(dataset, args.protocol, void=args.void)
     scores = _score_all(args, dataset)
     summary = evaluator.summarize(scores)
