@@ -61,7 +61,7 @@ def lcrp_logging():
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", videos=2, seed=5, frames=8,
+    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
                     size=(64, 96))
 
 
