@@ -19,7 +19,7 @@
    separately.
 
 2. The sweep path: the Evaluator against a straightforward per-frame implementation of the
-   same definitions (tests/test_metrics.py's reference: one full-frame boundary map and
+   same definitions (tests/helpers.py's reference: one full-frame boundary map and
    dilation per side, frame and pair), on the same in-memory masks: one 480×854 video of 200
    frames with 4 moving, deforming objects, predictions perturbed from the ground truth
    (shifts, erosion/dilation, dropped frames, spurious blobs, swapped objects); per-expression
@@ -50,8 +50,8 @@ from bench import write_result
 from lcrp_core.data.io import write_label_png
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects, Video
 from lcrp_core.metrics import Evaluator, PreparedGT, PreparedPred, score_pair
+from tests.helpers import ref_jf_stack, ref_statistics
 from tests.reference import load as load_reference
-from tests.test_metrics import ref_jf_stack, ref_statistics
 
 H, W, T, OBJECTS = 480, 854, 200, 4
 

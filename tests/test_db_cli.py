@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from lcrp_core.cli import main
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 
 def run(capsys, *argv):

@@ -14,7 +14,7 @@ from lcrp_core.data.io import write_binary_png, write_label_png
 from lcrp_core.data.writers import davis_label_maps, write_davis_label_maps, write_predictions
 from lcrp_core.metrics import Evaluator
 from tests.fixtures import make_davis_dataset, make_mevis_dataset
-from tests.test_metrics import ref_jf_stack, ref_statistics
+from tests.helpers import ref_jf_stack, ref_statistics
 
 
 @pytest.fixture(autouse=True)

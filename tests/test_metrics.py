@@ -1,13 +1,12 @@
 """Frame-level J, F and statistics: hand-computed cases for every rule, and a randomized
-comparison with a straightforward per-frame implementation written here from the definitions
-(the structure of davis2017-evaluation's ``metrics.py``: shifted copies for the boundary map,
-a meshgrid disk, one full-frame dilation per side and frame)."""
+comparison with a straightforward per-frame implementation written from the definitions
+(tests/helpers.py: the structure of davis2017-evaluation's ``metrics.py``: shifted copies for the
+boundary map, a meshgrid disk, one full-frame dilation per side and frame)."""
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 
@@ -23,94 +22,15 @@ from lcrp_core.metrics import (
     score_pair,
     seg2bmap,
 )
-
-# --- the straightforward reference (also timed by bench/bench_metrics.py) -------------------
-
-
-def ref_seg2bmap(seg: np.ndarray) -> np.ndarray:
-    """Boundary map of one H×W mask from shifted copies, with the edge rules applied last."""
-    seg = seg.astype(bool)
-    right, down, diag = np.zeros_like(seg), np.zeros_like(seg), np.zeros_like(seg)
-    right[:, :-1] = seg[:, 1:]
-    down[:-1, :] = seg[1:, :]
-    diag[:-1, :-1] = seg[1:, 1:]
-    b = (seg ^ right) | (seg ^ down) | (seg ^ diag)
-    b[-1, :] = seg[-1, :] ^ right[-1, :]
-    b[:, -1] = seg[:, -1] ^ down[:, -1]
-    b[-1, -1] = False
-    return b
-
-
-def ref_disk(radius: float) -> np.ndarray:
-    grid = np.arange(-radius, radius + 1)
-    x, y = np.meshgrid(grid, grid)
-    return (x ** 2 + y ** 2 <= radius ** 2).astype(np.uint8)
-
-
-def ref_jaccard(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
-    keep = np.ones_like(gt, dtype=bool) if void is None else ~void.astype(bool)
-    p, g = pred.astype(bool), gt.astype(bool)
-    inter = np.sum(p & g & keep)
-    union = np.sum((p | g) & keep)
-    return 1.0 if union == 0 else float(inter / union)
-
-
-def ref_f(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
-    keep = np.ones_like(gt, dtype=bool) if void is None else ~void.astype(bool)
-    radius = np.ceil(0.008 * np.linalg.norm(pred.shape))
-    fg_b = ref_seg2bmap(pred.astype(bool) & keep)
-    gt_b = ref_seg2bmap(gt.astype(bool) & keep)
-    kernel = ref_disk(radius)
-    fg_dil = cv2.dilate(fg_b.astype(np.uint8), kernel)
-    gt_dil = cv2.dilate(gt_b.astype(np.uint8), kernel)
-    n_fg, n_gt = np.sum(fg_b), np.sum(gt_b)
-    if n_fg == 0 and n_gt > 0:
-        precision, recall = 1, 0
-    elif n_fg > 0 and n_gt == 0:
-        precision, recall = 0, 1
-    elif n_fg == 0 and n_gt == 0:
-        precision, recall = 1, 1
-    else:
-        precision = np.sum(fg_b * gt_dil) / float(n_fg)
-        recall = np.sum(gt_b * fg_dil) / float(n_gt)
-    if precision + recall == 0:
-        return 0.0
-    return float(2 * precision * recall / (precision + recall))
-
-
-def ref_jf_stack(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None):
-    """Per-frame J and F of T×H×W stacks, one frame at a time."""
-    vs = [None] * len(gt) if void is None else list(void)
-    j = np.array([ref_jaccard(p, g, v) for p, g, v in zip(pred, gt, vs)])
-    f = np.array([ref_f(p, g, v) for p, g, v in zip(pred, gt, vs)])
-    return j, f
-
-
-def ref_statistics(values: np.ndarray) -> tuple[float, float, float]:
-    n = len(values)
-    ids = (np.round(np.linspace(1, n, 5) + 1e-10) - 1).astype(int)
-    bins = [values[ids[i]:ids[i + 1] + 1] for i in range(4)]
-    return float(np.nanmean(values)), float(np.nanmean(values > 0.5)), \
-        float(np.nanmean(bins[0]) - np.nanmean(bins[3]))
-
-
-def random_masks(rng: np.random.Generator, t: int, h: int, w: int, *, blobs: int = 3) -> np.ndarray:
-    """T×H×W bool: a few random rectangles and ellipses per frame (some frames empty, some
-    touching the image border), plus salt noise."""
-    out = np.zeros((t, h, w), dtype=np.uint8)
-    for k in range(t):
-        if rng.random() < 0.15:
-            continue
-        for _ in range(rng.integers(1, blobs + 1)):
-            cy, cx = int(rng.integers(-2, h + 2)), int(rng.integers(-2, w + 2))
-            ry, rx = int(rng.integers(1, h // 2 + 1)), int(rng.integers(1, w // 2 + 1))
-            if rng.random() < 0.5:
-                out[k, max(cy - ry, 0):cy + ry, max(cx - rx, 0):cx + rx] = 1
-            else:
-                cv2.ellipse(out[k], (cx, cy), (rx, ry), float(rng.integers(0, 180)), 0, 360, 1, -1)
-        out[k][rng.random((h, w)) < 0.01] ^= 1
-    return out.astype(bool)
-
+from tests.helpers import (
+    random_masks,
+    ref_disk,
+    ref_f,
+    ref_jaccard,
+    ref_jf_stack,
+    ref_seg2bmap,
+    ref_statistics,
+)
 
 # --- seg2bmap ----------------------------------------------------------------------------
 

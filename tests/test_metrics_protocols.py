@@ -26,7 +26,7 @@ from lcrp_core.metrics import (
     VideoScore,
 )
 from tests.fixtures import make_davis_dataset, make_mevis_dataset
-from tests.test_metrics import random_masks, ref_jf_stack, ref_statistics
+from tests.helpers import random_masks, ref_jf_stack, ref_statistics
 
 
 def make_video(name: str, labels: np.ndarray, expressions: dict[str, Expression],

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from lcrp_core.cli import main
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 SPEC = """
 name: demo_like
@@ -114,9 +114,29 @@ def test_missing_and_incomplete_studies_are_named_in_output_and_warnings(report)
     assert "| 3 | 0.3% | – |" in davis  # the RUNNING cell is shown, not dropped
 
 
-def test_spread_plot_uses_the_best_and_the_spec_base(report):
-    out, _, stderr = report
-    assert "spread_d_nk" not in stderr  # best (10, 5) and base (10, 3) both found
+def test_spread_plot_uses_the_best_and_the_spec_base(report, workspace):
+    from lcrp_core.report.blocks import Loaded
+    from lcrp_core.report.build import _spread_groups
+    from lcrp_core.report.spec import Plot
+    from lcrp_core.report.study import load_study
+
+    _, _, stderr = report
+    assert "spread_d_nk" not in stderr  # both found: no warning
+    study = Loaded("d_nk", load_study("d_nk", storage=workspace[2]))
+    rows = study.rows.complete_rows
+
+    def groups(**base):
+        out, reason = _spread_groups(Plot("s", "spread", "d_nk", base=base or None), study, rows)
+        return [(label.replace("\n", " "), per_video) for label, per_video in out], reason
+
+    # best (10, 5): J&F 66 on (bear, dog, cows) = (62, 66, 70); the spec's base (10, 3): 64
+    assert groups() == ([("best N=10 K=5", {"bear": 62.0, "dog": 66.0, "cows": 70.0}),
+                         ("base N=10 K=3", {"bear": 60.0, "dog": 64.0, "cows": 68.0})], "")
+    # a base named by the plot replaces the spec's; the best row at the base is drawn once
+    assert groups(N=5, K=5)[0][1] == ("base N=5 K=5", {"bear": 57.0, "dog": 61.0, "cows": 65.0})
+    assert groups(N=10, K=5) == ([("best = base N=10 K=5", {"bear": 62.0, "dog": 66.0,
+                                                            "cows": 70.0})], "")
+    assert groups(N=7, K=7)[1] == "no complete trial at the base configuration N=7 K=7"
 
 
 def test_strict_fails_on_warnings_and_outputs_replace_atomically(workspace, capsys):

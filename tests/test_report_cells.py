@@ -9,7 +9,7 @@ from lcrp_core.report.cells import best_indices, study_rows, swept_names
 from lcrp_core.report.fmt import format_delta, format_param, format_score, parse_delta
 from lcrp_core.report.study import MissingStudy, find_study, load_study
 from lcrp_core.report.tables import latex_escape
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 
 @pytest.fixture

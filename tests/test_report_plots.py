@@ -7,7 +7,7 @@ import pytest
 from lcrp_core.report import plots
 from lcrp_core.report.cells import study_rows
 from lcrp_core.report.study import StudyData
-from tests.test_report_support import make_study, trial
+from tests.helpers import make_study, trial
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ plots:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("q")
-    generate(tmp / "data" / "synth", videos=2, seed=5, frames=6, size=(64, 80))
+    generate(tmp / "data" / "synth", split="valid", videos=2, seed=5, frames=6, size=(64, 80))
     (tmp / "q.yaml").write_text(SWEEP)
     (tmp / "report.yaml").write_text(REPORT)
     return tmp

@@ -12,7 +12,7 @@ import pytest
 
 from lcrp_core.cli import main
 from lcrp_core.report import significance as sig
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 VIDEOS = ("bear", "camel", "dog", "goat", "horse", "kite", "lion", "mbike", "paint", "swan")
 #: per-video J&F of the base configuration (hand-made, spread like real videos)

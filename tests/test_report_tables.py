@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lcrp_core.cli import main
-from tests.test_report_support import cells_of, make_study, trial
+from tests.helpers import cells_of, make_study, trial
 
 GOLDEN = Path(__file__).parent / "golden"
 REPO = Path(__file__).parent.parent

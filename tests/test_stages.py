@@ -8,7 +8,7 @@ from lcrp_core.backends.base import Backend, Proposals
 from lcrp_core.cache.features import CacheScope, VideoFeatures
 from lcrp_core.data.model import Expression, Video
 from lcrp_core.errors import ConfigError
-from lcrp_core.pipeline.params import PRESETS, Params
+from lcrp_core.pipeline.params import Params, preset
 from lcrp_core.pipeline.stages import (
     Candidate,
     core,
@@ -175,9 +175,20 @@ def test_params_are_validated_once_with_clear_errors(bad, key):
     assert str(err.value).startswith(f"{key}:")
 
 
-def test_presets():
-    assert PRESETS["lcrp-ref-davis17"].to_short()["K"] == 3
-    assert PRESETS["lcrp-mevis"].to_short() | {} == {"N": 10, "K": 5, "H": 3, "delta": 0.003,
-                                                     "w_text": 0.5, "w_quality": 0.5, "lam": 1.0}
-    ft = PRESETS["findtrack"]
-    assert (ft.top_k, ft.refine_rounds, ft.min_region_frac, ft.w_text, ft.w_quality) == (1, 0, 0.0, 0.5, 0.5)
+def test_presets_findtrack_takes_the_top_candidate_and_lcrp_cross_checks_and_refines():
+    """FindTrack's rule (K=1, H=0, δ=0): the top-scored Locate candidate, propagated as it is.
+    The LCRP presets let Core prefer a candidate the others support, then refine it."""
+    isolated, obj, other = box(0, 0, 3, 3), box(6, 4, 10, 8), box(9, 12, 12, 16)
+    # frame 0 only: the isolated mask scores highest; the object is proposed twice (support 1)
+    props = {0: ([isolated, obj, obj, other], [0.5] * 4, [1.0, 0.9, 0.9, 0.0])}
+    for name, chosen, refined in (("findtrack", 0, False), ("lcrp-ref-davis17", 1, True),
+                                  ("lcrp-mevis", 1, True)):
+        feats, backend = features(props)
+        masks, trace = run(feats, "thing", preset(name), (H, W))
+        assert locate(feats, "thing", preset(name))[0].index == 0, "the isolated mask scores highest"
+        assert (trace.frame, trace.proposal) == (0, chosen), name
+        assert (backend.refined > 0) == refined, name
+        if not refined:
+            assert all((masks[f] == np.roll(isolated, f, axis=1)).all() for f in range(8))
+    with pytest.raises(ConfigError, match=r"^preset: unknown preset 'nope'; expected one of \["):
+        preset("nope")

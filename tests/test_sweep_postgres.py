@@ -25,7 +25,7 @@ from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 pytestmark = pytest.mark.postgres
 

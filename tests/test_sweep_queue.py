@@ -18,7 +18,7 @@ from lcrp_core.sweep.queue import ProcessId, load_sweep, prepare_study
 from lcrp_core.sweep.spec import parse_spec
 from lcrp_core.sweep.status import format_status, study_status
 from tests.fixtures import make_mevis_dataset
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 STORAGES = {"sqlite": "sqlite:///{}/s.db", "journal": "journal:{}/s.log"}
 

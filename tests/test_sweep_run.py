@@ -22,7 +22,7 @@ from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec, parse_spec
 from lcrp_core.versions import code_version
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
 

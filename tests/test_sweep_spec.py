@@ -12,6 +12,7 @@ from lcrp_core.cli import main
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import PRESETS
 from lcrp_core.sweep.spec import load_spec, parse_spec
+from tests.helpers import synth_spec
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 
@@ -25,17 +26,6 @@ SEED_TABLES = {
 }
 DEMO_OF = {"demo_davis_nk": "refdavis17_nk", "demo_davis_hd": "refdavis17_hd",
            "demo_mevis_nk": "mevis_nk", "demo_mevis_hd": "mevis_hd"}
-
-
-def synth_spec(root: Path | str, study: str = "s", **over) -> dict:
-    """A points spec on the synthetic benchmark (classical backend); ``over`` replaces keys."""
-    spec = {"study": study,
-            "dataset": {"kind": "mevis", "root": str(root), "split": "valid"},
-            "backend": {"name": "classical"},
-            "base": {"preset": "lcrp-mevis"},
-            "points": [{"N": 2, "K": 1}, {"N": 3, "K": 2}, {"N": 4, "K": 3}]}
-    spec.update(over)
-    return spec
 
 
 def write_spec(path: Path, spec: dict) -> Path:

@@ -55,10 +55,17 @@ class EvalResult:
         """More than half of the expressions had no anchor (flagged in reports and status)."""
         return self.expressions > 0 and self.no_anchor_expressions > self.expressions / 2
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _SCORE_FIELDS:
-            return getattr(self.summary, name)
-        raise AttributeError(name)
+    @property
+    def J(self) -> float:
+        return self.summary.J
+
+    @property
+    def F(self) -> float:
+        return self.summary.F
+
+    @property
+    def JF(self) -> float:
+        return self.summary.JF
 
     @property
     def per_video(self) -> dict[str, dict[str, float]]:
@@ -108,6 +115,20 @@ class EvalContext:
         ds = load_dataset(dataset, root, split, videos=videos)
         return cls(ds, create_backend(backend, backend_config, device=device, random_init=random_init),
                    CacheStore(cache_dir) if cache_dir is not None else None, protocol)
+
+    @classmethod
+    def from_spec(cls, spec: Any, *, videos: Sequence[str] | None = None,
+                  root: str | Path | None = None, cache_dir: str | Path | None = None,
+                  device: str = "cpu") -> EvalContext:
+        """The context a sweep's trials are evaluated in, from its spec (a
+        :class:`lcrp_core.sweep.spec.SweepSpec`: dataset, backend, protocol, cache folder).
+        ``videos``, ``root`` and ``cache_dir`` replace the spec's."""
+        ds, be = spec.dataset, spec.backend
+        return cls.open(dataset=ds.kind, root=root if root is not None else ds.root, split=ds.split,
+                        backend=be.name, backend_config=be.config, protocol=spec.protocol,
+                        cache_dir=cache_dir if cache_dir is not None else spec.cache_dir,
+                        device=device, random_init=be.random_init,
+                        videos=videos if videos is not None else ds.videos)
 
     def features(self, video) -> VideoFeatures:
         return VideoFeatures(video, self.backend, self.store, self.scope, self.counters, self.memo)

@@ -39,7 +39,8 @@ class Params:
         K more than the candidates takes them all).
     refine_rounds (H): Refine rounds on the anchor mask; 0 ≤ H ≤ MAX_REFINE_ROUNDS (H=0: no
         refinement).
-    min_region_frac (δ): components and holes smaller than δ·H·W pixels are removed; 0 ≤ δ < 1.
+    min_region_frac (δ): components and holes smaller than δ × the frame's area (height × width)
+        in pixels are removed; 0 ≤ δ < 1.
     w_text, w_quality: Locate's score = w_text·z(s) + w_quality·q; both ≥ 0.
     support_weight (λ): Core's anchor maximises score + λ·support; λ ≥ 0.
     """

@@ -12,7 +12,7 @@ content, so a stage never recomputes what a trial cannot change.
   tracks (weights: softmax of the candidates' scores; temporal IoU: the mean per-frame IoU, 1 on
   frames where both are empty); the anchor maximises ``score + λ·support``. K=1 takes the top one.
 - **Refine (H, δ)**: H rounds on the anchor mask, each re-prompting the segmenter, then dropping
-  components and filling holes smaller than δ·H·W pixels; stops early once a round changes the
+  components and filling holes smaller than δ × frame area (height × width) pixels; stops early once a round changes the
   mask by little (IoU > 0.98); a round that returns an empty mask is rejected and ends refinement.
   H=0 is the identity.
 - **Path**: propagate the refined anchor forward to the last frame and backward to the first;
@@ -150,7 +150,7 @@ def core(feats, candidates: list[Candidate], params: Params) -> Anchor | None:
 
 
 def min_region_area(params: Params, size: tuple[int, int]) -> float:
-    """δ·H·W in pixels."""
+    """δ × the frame's area in pixels; ``size`` is (height, width)."""
     return params.min_region_frac * size[0] * size[1]
 
 
@@ -184,7 +184,8 @@ def path(feats, frame: int, mask: np.ndarray, params: Params) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Trace:
-    """What one run decided: the anchor frame/proposal, its score and support, refine rounds."""
+    """What one run decided: the anchor's frame and proposal index, its Locate score and Core
+    support (all None when no sampled frame had a proposal)."""
 
     frame: int | None
     proposal: int | None

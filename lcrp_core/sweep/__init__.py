@@ -15,20 +15,14 @@
 Names are imported on first access, so importing ``lcrp_core.sweep.storage`` stays light.
 """
 
-import importlib
+import lazy_loader as _lazy
 
-_LAZY = {
-    "SweepSpec": "spec", "load_spec": "spec", "parse_spec": "spec",
-    "SweepQueue": "queue", "prepare_study": "queue", "load_sweep": "queue",
-    "run_worker": "worker", "run_sweep": "driver", "drive": "driver",
-    "Stop": "signals", "submit": "slurm", "SlurmSettings": "slurm",
-    "StudyStatus": "status", "study_status": "status", "format_status": "status",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"lcrp_core.sweep.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'lcrp_core.sweep' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "spec": ["SweepSpec", "load_spec", "parse_spec"],
+    "queue": ["SweepQueue", "load_sweep", "prepare_study"],
+    "worker": ["run_worker"],
+    "driver": ["drive", "run_sweep"],
+    "status": ["StudyStatus", "format_status", "study_status"],
+    "signals": ["Stop"],
+    "slurm": ["SlurmSettings", "submit"],
+})

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.spec import SweepSpec, parse_spec, study_identity
 from lcrp_core.sweep.storage import (
@@ -471,16 +473,14 @@ def _scheduler_attrs(device: str) -> list[tuple[str, str]]:
 
 
 class ProcessId:
-    """A worker process: host name, pid and (on Linux) its start time in clock ticks."""
+    """A worker process: host name, pid and its start time (psutil's ``create_time``, as text)."""
 
     def __init__(self, host: str, pid: int, start: str | None):
         self.host, self.pid, self.start = host, pid, start
 
     @classmethod
     def current(cls) -> ProcessId:
-        pid = os.getpid()
-        stat = _proc_stat(pid)
-        return cls(socket.gethostname(), pid, stat[1] if stat else None)
+        return cls(socket.gethostname(), os.getpid(), _start_time(psutil.Process()))
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> ProcessId | None:
@@ -490,25 +490,19 @@ class ProcessId:
         return cls(host, pid, trial.system_attrs.get(PID_START_ATTR))
 
     def alive(self) -> bool:
-        """Whether this process still runs (call on its own host only)."""
+        """Whether this process still runs (call on its own host only): it exists, is not a
+        zombie, and started when recorded (a reused pid belongs to another process)."""
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            proc = psutil.Process(self.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return self.start is None or _start_time(proc) == self.start
+        except psutil.NoSuchProcess:
             return False
-        except PermissionError:
-            pass  # exists, owned by another user
-        stat = _proc_stat(self.pid)
-        if stat is None:
-            return True  # no /proc: trust kill(0)
-        state, start = stat
-        return state != "Z" and (self.start is None or start == self.start)
+        except psutil.AccessDenied:
+            return True  # exists, owned by another user
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) from /proc/<pid>/stat, or None where there is no /proc."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = text[text.rindex(")") + 2:].split()  # fields after "pid (comm)"
-    return rest[0], rest[19]
+def _start_time(proc: psutil.Process) -> str:
+    """A process's start time (seconds since the epoch, to the clock tick) as recorded in trials."""
+    return f"{proc.create_time():.3f}"

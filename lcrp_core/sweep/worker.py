@@ -311,6 +311,8 @@ class _Usage:
 
 
 def _peak_rss_mb() -> float:
+    """The kernel's high-water mark VmHWM (reset per trial in _Usage): psutil has no peak RSS on
+    Linux (giampaolo/psutil#383), and polling its current RSS would miss short peaks."""
     try:
         status = Path("/proc/self/status").read_text()
         return int(re.search(r"VmHWM:\s+(\d+)\s+kB", status).group(1)) / 1024
