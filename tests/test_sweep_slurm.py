@@ -22,7 +22,7 @@ from lcrp_core.sweep.slurm import SlurmSettings, check_storage_for_jobs, parse_s
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, slurm_or_skip, wait_for_halt
-from tests.test_sweep_spec import synth_spec
+from tests.helpers import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2}]
 
@@ -72,7 +72,7 @@ def test_two_jobs_complete_every_cell_once_with_one_job_scancelled_mid_trial(tmp
     slurm_or_skip()
     url = postgres_or_skip()
     study = f"slurm_{uuid.uuid4().hex[:10]}"
-    bench = generate(tmp_path / "bench", videos=2, seed=5, frames=8, size=(64, 96))
+    bench = generate(tmp_path / "bench", split="valid", videos=2, seed=5, frames=8, size=(64, 96))
     fifo = tmp_path / "halt.fifo"
     os.mkfifo(fifo)
     raw = synth_spec(bench, study=study, storage=url, cache_dir=str(tmp_path / "cache"),
@@ -131,7 +131,7 @@ def _logs(tmp_path: Path) -> str:
 @pytest.mark.slurm
 def test_submit_says_in_one_line_when_sbatch_refuses(tmp_path, capsys):
     slurm_or_skip()
-    bench = generate(tmp_path / "bench", videos=1, seed=2, frames=2, size=(64, 96))
+    bench = generate(tmp_path / "bench", split="valid", videos=1, seed=2, frames=2, size=(64, 96))
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(synth_spec(bench, storage=f"sqlite:///{tmp_path}/s.db")))
     assert main(["sweep", "submit", str(path), "--partition", "no-such-partition",
@@ -146,7 +146,7 @@ def test_extract_submit_shards_videos_over_jobs_and_resumes(tmp_path, capsys):
     slurm_or_skip()
     from lcrp_core.cache.extract import ExtractJob, extract
 
-    bench = generate(tmp_path / "bench", videos=3, seed=2, frames=4, size=(64, 96))
+    bench = generate(tmp_path / "bench", split="valid", videos=3, seed=2, frames=4, size=(64, 96))
     cache = tmp_path / "cache"
     args = ["extract", "--dataset", "mevis", "--root", str(bench), "--split", "valid",
             "--cache-dir", str(cache), "--submit", "--jobs", "2", "--time", "5",
