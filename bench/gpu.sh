@@ -2,7 +2,8 @@
 # The GPU rows of docs/benchmarks.md in one run, with random weights (speed does not depend on
 # them): SAM2.1 large + open_clip ViT-L-14, bf16 and fp32, 480p and 1080p.
 #   bench/gpu.sh [OUT_DIR]        (default bench/results)
-# Each part runs under its own time limit (seconds: LIMIT_SAM2, LIMIT_PIPELINE, LIMIT_SWEEP), so
+# Each part runs under its own time limit (seconds: LIMIT_SAM2, LIMIT_TRIAL, LIMIT_POINTS,
+# LIMIT_SWEEP), so
 # one that fails or overruns does not cost the others; a 30 s smoke test runs first and stops
 # the whole run if the stack does not work on the device. Writes gpu.txt (device, versions),
 # gpu.log (everything printed) and each benchmark's JSON into OUT_DIR.
@@ -32,21 +33,27 @@ part() {  # part NAME LIMIT_S COMMAND...
   return "$rc"
 }
 
-part smoke 60 python3 -m bench sam2 --device cuda --model-size tiny --clip ViT-B-32 \
+part smoke 75 python3 -m bench sam2 --device cuda --model-size tiny --clip ViT-B-32 \
   --dtype bf16 --resolution 240p --seeds 1 --frames 4 --extract-frames 1 \
   --output "$out/smoke.json" || { echo "smoke test failed: stopping" | tee -a "$log"; exit 1; }
 
-part sam2 "${LIMIT_SAM2:-240}" python3 -m bench sam2 --device cuda --model-size large \
+part sam2 "${LIMIT_SAM2:-170}" python3 -m bench sam2 --device cuda --model-size large \
   --clip ViT-L-14 --dtype fp32,bf16 --resolution 480p,1080p --seeds 1,3,5 --frames 16 \
   --extract-frames 4 --output "$out/sam2-cuda.json"
 
-part pipeline "${LIMIT_PIPELINE:-200}" python3 -m bench pipeline --backend sam2-clip \
+# one cached trial of the Ref-DAVIS17 base configuration over 10 videos, cold and warm
+part trial "${LIMIT_TRIAL:-110}" python3 -m bench pipeline --backend sam2-clip \
   --device cuda --model-size large --clip ViT-L-14 --dtype bf16 --size 480p --videos 10 \
-  --frames 10
+  --frames 10 --points 0
 
-part sweep "${LIMIT_SWEEP:-150}" python3 -m bench sweep --workers 1,2,4 --device cuda:0 \
+# the seed's 18 ablation points in order, end to end (device-hours per point)
+part points "${LIMIT_POINTS:-110}" python3 -m bench pipeline --backend sam2-clip \
+  --device cuda --model-size large --clip ViT-L-14 --dtype bf16 --size 480p --videos 3 \
+  --frames 10 --points 18
+
+part sweep "${LIMIT_SWEEP:-110}" python3 -m bench sweep --workers 1,2,4 --device cuda:0 \
   --backend sam2-clip --model-size large --clip ViT-L-14 --dtype bf16 --size 480p \
-  --videos 4 --frames 10 --cells 8
+  --videos 3 --frames 8 --cells 4
 
 cp bench/results/pipeline-*.json bench/results/sweep-*.json "$out"/ 2>/dev/null
 ls -la "$out"
