@@ -3,9 +3,8 @@
 # them): SAM2.1 large + open_clip ViT-L-14, bf16 and fp32, 480p and 1080p.
 #   bench/gpu.sh [OUT_DIR]        (default bench/results)
 # Each part runs under its own time limit (seconds: LIMIT_SAM2, LIMIT_TRIAL, LIMIT_POINTS,
-# LIMIT_SWEEP), so
-# one that fails or overruns does not cost the others; a 30 s smoke test runs first and stops
-# the whole run if the stack does not work on the device. Writes gpu.txt (device, versions),
+# LIMIT_SWEEP), so one that fails or overruns does not cost the others; a short smoke test runs
+# first and stops the whole run if the stack does not work on the device. Writes gpu.txt (device, versions),
 # gpu.log (everything printed) and each benchmark's JSON into OUT_DIR.
 set -u
 cd "$(dirname "$0")/.."
@@ -37,7 +36,7 @@ part smoke 75 python3 -m bench sam2 --device cuda --model-size tiny --clip ViT-B
   --dtype bf16 --resolution 240p --seeds 1 --frames 4 --extract-frames 1 \
   --output "$out/smoke.json" || { echo "smoke test failed: stopping" | tee -a "$log"; exit 1; }
 
-part sam2 "${LIMIT_SAM2:-170}" python3 -m bench sam2 --device cuda --model-size large \
+part sam2 "${LIMIT_SAM2:-160}" python3 -m bench sam2 --device cuda --model-size large \
   --clip ViT-L-14 --dtype fp32,bf16 --resolution 480p,1080p --seeds 1,3,5 --frames 16 \
   --extract-frames 4 --output "$out/sam2-cuda.json"
 
