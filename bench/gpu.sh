@@ -32,13 +32,13 @@ part() {  # part NAME LIMIT_S COMMAND...
   return "$rc"
 }
 
-part smoke 75 python3 -m bench sam2 --device cuda --model-size tiny --clip ViT-B-32 \
-  --dtype bf16 --resolution 240p --seeds 1 --frames 4 --extract-frames 1 \
+part smoke 60 python3 -m bench sam2 --device cuda --model-size tiny --clip ViT-B-32 \
+  --dtype bf16 --resolution 240p --seeds 1 --frames 4 --extract-frames 1 --points-per-side 8 \
   --output "$out/smoke.json" || { echo "smoke test failed: stopping" | tee -a "$log"; exit 1; }
 
-part sam2 "${LIMIT_SAM2:-160}" python3 -m bench sam2 --device cuda --model-size large \
+part sam2 "${LIMIT_SAM2:-150}" python3 -m bench sam2 --device cuda --model-size large \
   --clip ViT-L-14 --dtype fp32,bf16 --resolution 480p,1080p --seeds 1,3,5 --frames 16 \
-  --extract-frames 4 --output "$out/sam2-cuda.json"
+  --extract-frames 4 --points-per-side 8 --output "$out/sam2-cuda.json"
 
 # one cached trial of the Ref-DAVIS17 base configuration over 10 videos, cold and warm
 part trial "${LIMIT_TRIAL:-110}" python3 -m bench pipeline --backend sam2-clip \
