@@ -36,11 +36,7 @@ TOP_MODULES = {"api", "cli", "__main__", "commands"}
 LAZY_NAMES = {name: module for module, names in lcrp_core._LAZY.items() for name in names}
 
 #: (importing file, imported module) pairs still to be removed; empty it, never grow it.
-ALLOWED: set[tuple[str, str]] = {
-    # delete_sweep (`lcrp sweep delete`) reads the study through report.study.load_study.
-    # report/study.py depends on sweep.storage alone: it belongs in the sweep layer (issue 16 §1).
-    ("lcrp_core/sweep/queue.py", "lcrp_core.report.study"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> str:

@@ -139,19 +139,23 @@ def _creation_lock(spec: SweepSpec) -> Iterator[None]:
 
 def delete_sweep(study_name: str, url: str) -> int:
     """Delete study ``study_name`` and its trials from the storage at ``url`` (under the queue
-    lock, so no worker pops from it meanwhile); the number of trials it had."""
+    lock, so no worker pops from it meanwhile); the number of trials it had. The stored spec is
+    not parsed, so a study an older lcrp wrote can be deleted too."""
     import optuna
 
-    from lcrp_core.report.study import load_study
-
-    data = load_study(study_name, storage=url)  # refuses a missing file, study or non-database
-    running = [t.number for t in data.trials if t.state.name == "RUNNING"]
+    check_storage_file(url)  # refuses a missing file or a non-database; never creates one
+    storage = open_storage(url)
+    try:
+        trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+    except KeyError as exc:
+        raise ConfigError(f"no study {study_name!r} in this storage", path=url, key="study") from exc
+    running = [t.number for t in trials if t.state.name == "RUNNING"]
     with queue_lock(_LockKey(normalize_url(url), study_name)):
         if running:
             log.warning("study %s had running trial(s) %s: their workers' results are dropped",
                         study_name, running)
-        optuna.delete_study(study_name=study_name, storage=open_storage(url))
-    return len(data.trials)
+        optuna.delete_study(study_name=study_name, storage=storage)
+    return len(trials)
 
 
 @dataclass(frozen=True)
