@@ -39,12 +39,11 @@ from lcrp_core.report.study import load_storages, load_study
 from lcrp_core.sweep.queue import load_sweep, prepare_study, requeue
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import JOURNAL_LOCK_GRACE_S, open_storage
-from tests.fixtures import HALTING_BACKEND, wait_for_halt
+from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
 from tests.helpers import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
 LCRP = [sys.executable, "-m", "lcrp_core"]
-ENV_FILE = Path(__file__).resolve().parent.parent / ".ci" / "postgres.env"
 
 
 @pytest.fixture(autouse=True)
@@ -289,18 +288,7 @@ def test_sweeps_started_together_on_a_new_storage_all_succeed(tmp_path, bench, c
 
 @pytest.fixture(scope="module")
 def pg_url() -> str:
-    url = os.environ.get("LCRP_TEST_POSTGRES_URL")
-    if not url and ENV_FILE.is_file():
-        for line in ENV_FILE.read_text().splitlines():
-            if line.startswith("LCRP_TEST_POSTGRES_URL="):
-                url = line.split("=", 1)[1].strip()
-    if not url:
-        pytest.skip("LCRP_TEST_POSTGRES_URL is not set: run .ci/start-postgres to start a server")
-    try:
-        optuna.get_all_study_names(open_storage(url))
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL server at {url}: {type(exc).__name__}: {exc}")
-    return url
+    return postgres_or_skip()
 
 
 @pytest.fixture

@@ -24,28 +24,16 @@ from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import load_sweep, prepare_study
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
-from tests.fixtures import HALTING_BACKEND, wait_for_halt
+from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
 from tests.helpers import synth_spec
 
 pytestmark = pytest.mark.postgres
 
-ENV_FILE = Path(__file__).resolve().parent.parent / ".ci" / "postgres.env"
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> str:
-    url = os.environ.get("LCRP_TEST_POSTGRES_URL")
-    if not url and ENV_FILE.is_file():
-        for line in ENV_FILE.read_text().splitlines():
-            if line.startswith("LCRP_TEST_POSTGRES_URL="):
-                url = line.split("=", 1)[1].strip()
-    if not url:
-        pytest.skip("LCRP_TEST_POSTGRES_URL is not set: run .ci/start-postgres to start a server")
-    try:
-        optuna.get_all_study_names(open_storage(url))
-    except Exception as exc:  # no server answering: say so in the skip reason
-        pytest.skip(f"no PostgreSQL server at {url}: {type(exc).__name__}: {exc}")
-    return url
+    return postgres_or_skip()
 
 
 @pytest.fixture(scope="module")
