@@ -41,7 +41,7 @@ def db(tmp_path):
         trial(cells[0], 71.0, per_video={"bear": 71.0, "dog": 69.0}, **full),
         trial(cells[1], None, state="FAIL", error="CUDA out of memory\nat line 3", attempt=0),
         trial(cells[1], 75.5, per_video={"bear": 76.0}, **{**full, "attempt": 1}),
-        trial(cells[2], 73.25),
+        trial(cells[2], 73.25, expressions=4, no_anchor_expressions=3, no_proposal_frames=17),
         trial(cells[3], None, state="RUNNING"),
         trial(cells[3], None, state="WAITING"),
     ], cells=cells)
@@ -89,8 +89,13 @@ def test_show_prints_everything_a_trial_records(db, capsys):
                  "host         node1", "Provenance:", "cache_key     abc123", "attempt       1",
                  "Package versions:", "torch   2.5", "Timing:"):
         assert text in out, text
+    assert "Failure modes:" not in out          # a trial that recorded none
     code, out, _ = run(capsys, "db", "show", "sweep", "1", "--storage", url)
     assert "Error:" in out and "CUDA out of memory" in out
+    code, out, _ = run(capsys, "db", "show", "sweep", "3", "--storage", url)
+    for text in ("Failure modes:", "no_anchor_expressions  3", "no_proposal_frames     17",
+                 "WARNING: 3 of 4 expressions had no anchor"):
+        assert text in out, text
     code, _, err = run(capsys, "db", "show", "sweep", "99", "--storage", url)
     assert code == 2 and "no trial 99 in study 'sweep' (trials 0..5)" in err
 

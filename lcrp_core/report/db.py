@@ -132,8 +132,10 @@ _SCORES = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
 _SCORE_LABELS = {label(k) for k in _SCORES}
 _RESOURCES = ("wall_time_s", "frames", "fps", "peak_rss_mb", "peak_gpu_mb", "device", "host", "pid")
 _PROVENANCE = ("cache_key", "code_version", "attempt", "reference", "source")
+#: what a trial records of the backend finding nothing (pipeline.evaluation.EvalResult)
+_MISSES = ("expressions", "no_anchor_expressions", "no_proposal_frames")
 _SHOWN = {"lcrp_cell", "lcrp_params", "per_video", "per_expression", "package_versions", "error",
-          *_SCORES, *_RESOURCES, *_PROVENANCE}
+          *_SCORES, *_RESOURCES, *_PROVENANCE, *_MISSES}
 
 
 def _value(name: str, value: Any) -> str:
@@ -190,6 +192,10 @@ def trial_text(study: StudyData, number: int) -> str:
     lines += _scores_table("video", a.get("per_video"))
     lines += _scores_table("expression", a.get("per_expression"))
     lines += _pairs("Resources", ((k, a[k]) for k in _RESOURCES if k in a))
+    lines += _pairs("Failure modes", ((k, a[k]) for k in _MISSES if k in a))
+    if a.get("expressions") and (a.get("no_anchor_expressions") or 0) > a["expressions"] / 2:
+        lines += [f"WARNING: {a['no_anchor_expressions']} of {a['expressions']} expressions had no "
+                  f"anchor (no proposal on any of Locate's frames): their masks are empty", ""]
     lines += _pairs("Timing", ((k, str(v) if v is not None and k != "duration_s" else v)
                                for k, v in timing))
     lines += _pairs("Provenance", ((k, a[k]) for k in _PROVENANCE if k in a))
