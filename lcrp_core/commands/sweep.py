@@ -112,10 +112,10 @@ def run(args) -> int:
     spec = spec.with_devices(_devices(args, spec.devices))
     if args.backend_config:
         spec = _with_backend_config(spec, args.backend_config)
-    _announce_cache(spec)
     with storage_errors(spec.storage):
         result = run_sweep(spec, workers=args.workers,
-                           progress=not (args.quiet or args.no_progress), verbose=args.verbose)
+                           progress=not (args.quiet or args.no_progress), verbose=args.verbose,
+                           on_ready=lambda _queue: _announce_cache(spec))
     print(format_status(result.status))
     print(f"  {result.computed} trial(s) computed by this run")
     return _exit_code(result.status)

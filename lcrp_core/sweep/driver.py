@@ -31,7 +31,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from lcrp_core.errors import LcrpError
+from lcrp_core.errors import LcrpError, environment_error
 from lcrp_core.sweep.queue import SweepQueue, load_sweep, prepare_study
 from lcrp_core.sweep.signals import STOP_SIGNALS, Stop
 from lcrp_core.sweep.spec import SweepSpec
@@ -77,12 +77,14 @@ def worker_slots(devices: Sequence[str], workers: int | None = None) -> list[str
 
 
 def run_sweep(spec: SweepSpec, *, workers: int | None = None, progress: bool = True,
-              verbose: int = 0) -> RunResult:
+              verbose: int = 0, on_ready: Callable[[SweepQueue], None] | None = None) -> RunResult:
     """Create or resume ``spec``'s study and run it to completion (this machine's dataset root
     and cache are the spec's). The dataset is checked first: a wrong split or video name creates
-    no study."""
+    no study. ``on_ready(queue)`` runs once the study is ready, before any worker starts."""
     spec.check_dataset()
     queue = prepare_study(spec)
+    if on_ready is not None:  # the study exists: e.g. say which cache the workers read
+        on_ready(queue)
     return drive(queue, slots=worker_slots(spec.devices, workers), root=spec.dataset.root,
                  cache_dir=spec.cache_dir, progress=progress, verbose=verbose)
 
@@ -281,19 +283,24 @@ def run_task(task: WorkerTask, on_event: Callable[[dict], None] | None, *,
              stop: Stop) -> tuple[int, str]:
     """One worker's whole life: (exit code, message). Shared by local worker processes and SLURM
     jobs."""
+    from lcrp_core.sweep.storage import storage_errors
     from lcrp_core.sweep.worker import run_worker
 
     try:
-        with stop.interruptible():
-            queue = load_sweep(task.study, task.storage)
-        report = run_worker(queue, device=task.device, root=task.root, cache_dir=task.cache_dir,
-                            on_event=on_event, stop=stop)
+        with storage_errors(task.storage):  # a database failure names the storage
+            with stop.interruptible():
+                queue = load_sweep(task.study, task.storage)
+            report = run_worker(queue, device=task.device, root=task.root,
+                                cache_dir=task.cache_dir, on_event=on_event, stop=stop)
     except LcrpError as exc:
         log.error("%s", exc)
         return USER_ERROR, str(exc)
     except KeyboardInterrupt:
         return STOPPED, f"stopped ({stop.name or 'SIGINT'})"
     except Exception as exc:
+        if (message := environment_error(exc)) is not None:  # disk full, out of memory, ...
+            log.error("%s", message)
+            return USER_ERROR, message
         log.exception("the worker crashed")
         return CRASHED, f"{type(exc).__name__}: {exc}"
     log.info("worker %s: %d completed, %d pruned, %d failed, %d interrupted", task.device,
