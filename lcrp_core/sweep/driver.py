@@ -5,7 +5,7 @@ Workers are processes of one Python entry point, :func:`worker_process` (multipr
 ``spawn``: a fresh interpreter per slot, models loaded once each; ``cuda:N`` slots pin
 themselves with CUDA_VISIBLE_DEVICES before CUDA starts). A SLURM job runs the same entry point
 (:mod:`lcrp_core.sweep.slurm`). Workers send each finished trial and their end through a
-multiprocessing queue; the progress bar is drawn from those events. When every worker has ended
+pipe of its own; the progress bar is drawn from those events. When every worker has ended
 the driver reaps trials of dead workers (failing and re-queueing them) and starts another round
 while trials wait; it waits for trials still running in other processes (or on other machines,
 until heartbeats fail them) before it returns.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import queue as queue_mod
 import signal
 import socket
 import sys
@@ -173,10 +172,15 @@ def run_workers(tasks: Sequence[WorkerTask], on_event: Callable[[dict], None], *
     ``stop``) kills them. ``reap = (function, seconds)`` calls ``function(processes)`` every
     ``seconds`` while they run; the pids it returns were killed on purpose (frozen workers whose
     trials were failed and re-queued) and count as ended normally."""
+    from multiprocessing.connection import wait
+
     ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    procs = [ctx.Process(target=worker_process, args=(t, i, events), name=f"lcrp-worker-{i}")
+    # one pipe per worker, not one shared queue: a worker killed while it writes (SIGKILL, a
+    # signal at exit) must not leave a lock held that the other workers' writes wait on forever
+    pipes = [ctx.Pipe(duplex=False) for _ in tasks]
+    procs = [ctx.Process(target=worker_process, args=(t, i, pipes[i][1]), name=f"lcrp-worker-{i}")
              for i, t in enumerate(tasks)]
+    readers = {pipes[i][0]: i for i in range(len(tasks))}
     ends: dict[int, tuple[int, str]] = {}
     killed: set[int] = set()
     next_reap = time.monotonic() + reap[1] if reap else None
@@ -190,6 +194,8 @@ def run_workers(tasks: Sequence[WorkerTask], on_event: Callable[[dict], None], *
                 p.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for _, writer in pipes:  # the workers hold the only write ends: a dead one reads as EOF
+            writer.close()
         while True:
             if stop.requested and not forwarded:
                 forwarded = True
@@ -199,14 +205,21 @@ def run_workers(tasks: Sequence[WorkerTask], on_event: Callable[[dict], None], *
             if reap and not stop.requested and time.monotonic() >= next_reap:
                 killed |= reap[0](procs)
                 next_reap = time.monotonic() + reap[1]
-            try:  # never interrupted inside a read: a half-read message would wedge the pipe
-                kind, i, payload = events.get(timeout=0.2)
-            except queue_mod.Empty:
+            if not readers:  # every worker has closed its pipe (ended, or died)
                 if all(not p.is_alive() for p in procs):
-                    _drain(events, on_event, ends)
                     break
+                time.sleep(0.05)
                 continue
-            _handle(kind, i, payload, on_event, ends)
+            # never interrupted inside a read (stop only sets a flag here): a half-read message
+            # would wedge the pipe
+            for reader in wait(list(readers), timeout=0.2):
+                try:
+                    kind, i, payload = reader.recv()
+                except (EOFError, OSError):
+                    del readers[reader]
+                    reader.close()
+                    continue
+                _handle(kind, i, payload, on_event, ends)
     except BaseException:  # a second Ctrl-C, or an error in the driver: stop at once
         for p in procs:
             if p.is_alive():
@@ -216,7 +229,8 @@ def run_workers(tasks: Sequence[WorkerTask], on_event: Callable[[dict], None], *
         for p in procs:
             if p.pid is not None:
                 p.join()
-        events.close()
+        for reader in readers:
+            reader.close()
     out = []
     for i, (t, p) in enumerate(zip(tasks, procs, strict=True)):
         code, message = ends.get(i, (OK, "") if p.pid in killed else
@@ -258,25 +272,18 @@ def _handle(kind: str, i: int, payload: Any, on_event: Callable[[dict], None],
         ends[i] = payload
 
 
-def _drain(events: Any, on_event: Callable[[dict], None], ends: dict[int, tuple[int, str]]) -> None:
-    while True:
-        try:
-            kind, i, payload = events.get(timeout=0.05)
-        except queue_mod.Empty:
-            return
-        _handle(kind, i, payload, on_event, ends)
-
-
 def worker_process(task: WorkerTask, index: int, events: Any) -> None:
     """The entry point of a local worker process: join ``task.study`` and evaluate waiting
     trials on ``task.device`` until none is left or a stop signal arrives. Sends
-    ``("trial", index, event)`` per finished trial and ``("end", index, (code, message))``."""
+    ``("trial", index, event)`` per finished trial and ``("end", index, (code, message))`` on
+    ``events``, the write end of its own pipe."""
     stop = Stop()
     with stop.installed():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by run_workers
         _log_to_stderr(task.log_level, task.label)
-        code, message = run_task(task, lambda e: events.put(("trial", index, e)), stop=stop)
-        events.put(("end", index, (code, message)))
+        code, message = run_task(task, lambda e: events.send(("trial", index, e)), stop=stop)
+        events.send(("end", index, (code, message)))
+        events.close()
 
 
 def run_task(task: WorkerTask, on_event: Callable[[dict], None] | None, *,
