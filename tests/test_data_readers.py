@@ -449,3 +449,31 @@ def test_loading_decodes_no_frame(tmp_path, builder, kind):
     video = next(iter(ds))
     with raises_data_error("cannot decode image"):
         video.frame(0)
+
+
+def test_annotation_folder_is_the_datasets_ground_truth_without_frames(tmp_path):
+    """A bare DAVIS annotation folder gives the Evaluator the same ground truth as the dataset
+    it belongs to (object ids, label maps, void), with no frames and no expressions."""
+    from lcrp_core.data.davis import read_annotation_folder
+    from lcrp_core.metrics import Evaluator
+
+    make_davis_dataset(tmp_path)
+    ds = load_dataset("ref-davis17", tmp_path)
+    folder = read_annotation_folder(tmp_path / "Annotations_unsupervised" / "480p")
+    assert list(folder.videos) == sorted(ds.videos) and len(folder) == len(ds)
+    for name, video in folder.videos.items():
+        ours, theirs = video.gt_objects(), ds.videos[name].gt_objects()
+        assert ours.obj_ids == theirs.obj_ids
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+        assert list(video.frame_names) == list(ds.videos[name].frame_names)
+        assert video.expressions == {}
+        with pytest.raises(DataError, match="no expressions"):
+            video.gt_mask("0")
+    # davis-semi scores of the ground truth itself are perfect from either source
+    for truth in (folder, ds):
+        ev = Evaluator(truth, "davis-semi")
+        labels = truth.videos["bike"].gt_objects().labels
+        assert ev.summarize([ev.score_object_labels("bike", labels)]).JF == 100.0
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no video folders with PNG annotations"):
+        read_annotation_folder(tmp_path / "empty")

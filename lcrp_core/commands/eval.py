@@ -59,54 +59,6 @@ def register(sub, common) -> None:
     p.set_defaults(func=run, optuna_used=False)
 
 
-def _read_labels(paths: list[Path]):
-    """T×H×W uint8 label maps from PNG paths; a size change names the file."""
-    import numpy as np
-
-    from lcrp_core.data.io import read_label_png
-
-    first = read_label_png(paths[0])
-    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
-    out[0] = first
-    for t, path in enumerate(paths[1:], start=1):
-        read_label_png(path, out=out[t])       # a size other than the first's is a DataError
-    return out
-
-
-def _objects(paths: list[Path]):
-    from lcrp_core.data.davis import objects_from_labels
-
-    return objects_from_labels(_read_labels(paths))
-
-
-def _no_frames(t: int):
-    from lcrp_core.errors import DataError
-
-    raise DataError("frames are not available: this video was read from an annotation folder")
-
-
-def _annotation_dataset(gt_dir: Path):
-    """A Dataset of the videos in a DAVIS annotation folder ``<video>/<frame>.png``."""
-    from functools import partial
-
-    from lcrp_core.data.io import require_dir
-    from lcrp_core.data.model import Dataset, Video
-    from lcrp_core.errors import DataError
-
-    gt_dir = require_dir(gt_dir, "ground-truth annotation")
-    videos = {}
-    for folder in sorted(p for p in gt_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        paths = sorted(folder.glob("*.png"))
-        if not paths:
-            continue
-        videos[folder.name] = Video(folder.name, [p.stem for p in paths], {}, frame_loader=_no_frames,
-                                    objects_loader=partial(_objects, paths))
-    if not videos:
-        raise DataError("no video folders with PNG annotations (expected <video>/<frame>.png)",
-                        path=gt_dir)
-    return Dataset("ref-davis17", gt_dir, gt_dir.name, videos)
-
-
 def _prediction_paths(folder: Path, frames: list[str]) -> list[Path]:
     from lcrp_core.data.io import require_files
 
@@ -117,11 +69,12 @@ def _score_semi(pred_root: Path, evaluator, video):
     """davis-semi: only the scored frames (all but the first and the last) are read."""
     import numpy as np
 
+    from lcrp_core.data.davis import read_label_stack
     from lcrp_core.errors import DataError
 
     obj_ids = evaluator.object_ids(video)   # checks the video is long enough first
     paths = _prediction_paths(pred_root / video.name, list(video.frame_names[1:-1]))
-    scored = _read_labels(paths)
+    scored = read_label_stack(paths)
     # objects 1..n (davis2017-evaluation's count) with no label above n need no np.unique
     n = len(obj_ids)
     if scored.size and (int(scored.max()) > n or tuple(obj_ids) != tuple(range(1, n + 1))):
@@ -136,12 +89,14 @@ def _score_semi(pred_root: Path, evaluator, video):
 
 
 def _score_davis(pred_root: Path, evaluator, video):
+    from lcrp_core.data.davis import read_label_stack
+
     if evaluator.protocol == "davis-semi":
         return _score_semi(pred_root, evaluator, video)
     sets = {int(m.group(1)): p for p in pred_root.iterdir()
             if p.is_dir() and (m := _ANNO_DIR.fullmatch(p.name))} or {0: pred_root}
     return evaluator.score_label_maps(video, {
-        a: _read_labels(_prediction_paths(folder / video.name, list(video.frame_names)))
+        a: read_label_stack(_prediction_paths(folder / video.name, list(video.frame_names)))
         for a, folder in sorted(sets.items())})
 
 
@@ -180,14 +135,14 @@ def _score_expressions(pred_root: Path, evaluator, video):
         for exp_id in video.expressions})
 
 
-def _score_one(dataset, protocol: str, void: str | None, pred_root: Path, name: str):
+def _score_one(truth, protocol: str, void: str | None, pred_root: Path, name: str):
     """One video's scores (None for a video without expressions); runs in a worker process."""
     from lcrp_core.metrics import Evaluator
 
     # each video is scored once: keep no prepared ground truth
-    evaluator = Evaluator(dataset, protocol, void=void, cache_bytes=0)
+    evaluator = Evaluator(truth, protocol, void=void, cache_bytes=0)
     score = _score_expressions if protocol == "per-expression" else _score_davis
-    return score(pred_root, evaluator, dataset.videos[name])
+    return score(pred_root, evaluator, truth.videos[name])
 
 
 def _default_jobs() -> int:
@@ -196,23 +151,23 @@ def _default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _score_all(args, dataset) -> list:
-    """Every video's scores, in the dataset's order; videos in parallel over ``--jobs`` processes."""
+def _score_all(args, truth) -> list:
+    """Every video's scores, in the ground truth's order; videos in parallel over ``--jobs`` processes."""
     from tqdm import tqdm
 
-    names = list(dataset.videos)
+    names = list(truth.videos)
     jobs = min(args.jobs or _default_jobs(), len(names))
     bar = {"desc": "videos", "unit": "video", "total": len(names),
            "disable": args.quiet or None, "leave": False}
     pred = Path(args.pred).resolve()   # (so are the roots) joblib reuses workers started elsewhere
     call = (args.protocol, args.void, _expression_root(pred) if args.protocol == "per-expression" else pred)
     if jobs <= 1:
-        results = [_score_one(dataset, *call, n) for n in tqdm(names, **bar)]
+        results = [_score_one(truth, *call, n) for n in tqdm(names, **bar)]
     else:
         from joblib import Parallel, delayed  # imported here: only parallel runs need it
 
         parallel = Parallel(n_jobs=jobs, return_as="generator")
-        results = list(tqdm(parallel(delayed(_score_one)(dataset, *call, n) for n in names), **bar))
+        results = list(tqdm(parallel(delayed(_score_one)(truth, *call, n) for n in names), **bar))
     return [s for s in results if s is not None]
 
 
@@ -237,6 +192,7 @@ def _write_csv(path: Path, scores) -> int:
 
 def run(args) -> int:
     from lcrp_core.data import load_dataset
+    from lcrp_core.data.davis import read_annotation_folder
     from lcrp_core.data.io import require_dir
     from lcrp_core.errors import ConfigError
     from lcrp_core.metrics import PROTOCOLS, Evaluator
@@ -252,12 +208,12 @@ def run(args) -> int:
         if args.protocol == "per-expression":
             raise ConfigError("a bare annotation folder holds no expressions; pass the dataset "
                               "root with --gt", key="--gt-annotations")
-        dataset = _annotation_dataset(Path(args.gt_annotations).resolve())
+        truth = read_annotation_folder(Path(args.gt_annotations).resolve())
     else:
         kind = args.dataset or ("mevis" if args.protocol == "per-expression" else "ref-davis17")
-        dataset = load_dataset(kind, Path(args.gt).resolve(), args.split)
-    evaluator = Evaluator(dataset, args.protocol, void=args.void)
-    scores = _score_all(args, dataset)
+        truth = load_dataset(kind, Path(args.gt).resolve(), args.split)
+    evaluator = Evaluator(truth, args.protocol, void=args.void)
+    scores = _score_all(args, truth)
     summary = evaluator.summarize(scores)
     out = (Path(args.out) if args.out else Path("eval") / Path(args.pred).resolve().name) / "scores.csv"
     rows = _write_csv(out, scores)

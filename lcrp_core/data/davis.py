@@ -33,11 +33,16 @@ T×H×W label maps (:class:`~lcrp_core.data.model.GroundTruthObjects`); void is 
 A listed frame without its annotation PNG is an error. Label PNGs are read by
 :func:`~lcrp_core.data.io.read_label_png` (a 1-bit PNG is label 1, as the DAVIS evaluators
 read it).
+
+A bare annotation folder ``<dir>/<video>/<frame>.png`` (e.g. DAVIS's ``Annotations/480p``) is read
+by :func:`read_annotation_folder` as ground truth alone (no frames, no expressions), for
+scoring label-map predictions with the DAVIS protocols.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -161,3 +166,64 @@ def read_ref_davis17(root: str | Path, split: str = "valid", *,
         mask, objects = partial(_gt_mask, labels), partial(_gt_objects, labels)
         out[m.name] = make_video(m, frames, exps, mask_loader=mask, objects_loader=objects)
     return Dataset(KIND, root, split, out)
+
+
+def read_label_stack(paths: Sequence[Path]) -> np.ndarray:
+    """T×H×W uint8 label maps from PNG paths, in order; a size other than the first's is a
+    DataError naming the file."""
+    first = read_label_png(paths[0])
+    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
+    out[0] = first
+    for t, path in enumerate(paths[1:], start=1):
+        read_label_png(path, out=out[t])
+    return out
+
+
+@dataclass(eq=False)
+class AnnotatedVideo:
+    """One video of a bare annotation folder: its frame names and label PNGs, no frames and no
+    expressions (a :class:`~lcrp_core.data.model.VideoGroundTruth`)."""
+
+    name: str
+    paths: Sequence[Path] = field(repr=False)
+    expressions: Mapping[str, Expression] = field(default_factory=dict)
+
+    @property
+    def frame_names(self) -> list[str]:
+        return [p.stem for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def gt_mask(self, exp_id: str) -> np.ndarray:
+        raise DataError("an annotation folder holds no expressions", key=self.name)
+
+    def gt_objects(self) -> GroundTruthObjects:
+        """The objects as davis2017-evaluation counts them (see the module doc)."""
+        return objects_from_labels(read_label_stack(self.paths))
+
+
+@dataclass(eq=False)
+class AnnotationFolder:
+    """The videos of a bare annotation folder (a :class:`~lcrp_core.data.model.GroundTruth`)."""
+
+    root: Path
+    videos: dict[str, AnnotatedVideo]
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+
+def read_annotation_folder(folder: str | Path) -> AnnotationFolder:
+    """The label-map videos of a DAVIS annotation folder ``<folder>/<video>/<frame>.png``, in
+    name order; a folder without PNGs is skipped, a folder with none at all is a DataError."""
+    folder = require_dir(folder, "ground-truth annotation")
+    videos = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        paths = sorted(sub.glob("*.png"))
+        if paths:
+            videos[sub.name] = AnnotatedVideo(sub.name, paths)
+    if not videos:
+        raise DataError("no video folders with PNG annotations (expected <video>/<frame>.png)",
+                        path=folder)
+    return AnnotationFolder(folder, videos)

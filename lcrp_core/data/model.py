@@ -7,6 +7,11 @@ it, is loaded on demand by a loader the reader supplies:
 - ``gt_mask(exp_id)``: T×H×W bool, the union of the expression's referred objects;
 - ``gt_objects()``: the per-object masks of a label-map benchmark (Ref-DAVIS17 / DAVIS),
   O×T×H×W bool with their object ids, plus the T×H×W void mask (palette value 255).
+
+Scoring needs only the ground-truth side: :class:`GroundTruth` (a root and its videos) of
+:class:`VideoGroundTruth` (frame names, expressions, ``gt_mask``, ``gt_objects``). A
+:class:`Dataset` and its videos are one; so is a bare DAVIS annotation folder read by
+:func:`lcrp_core.data.davis.read_annotation_folder`, which has no frames.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -63,6 +69,30 @@ class GroundTruthObjects:
     def void(self) -> np.ndarray:
         """T×H×W bool: the void pixels."""
         return self.labels == self.VOID
+
+
+class VideoGroundTruth(Protocol):
+    """The ground-truth side of one video, all that scoring reads (a :class:`Video` is one)."""
+
+    name: str
+    frame_names: Sequence[str]
+    expressions: Mapping[str, Expression]
+
+    def __len__(self) -> int: ...
+
+    def gt_mask(self, exp_id: str) -> np.ndarray: ...
+
+    def gt_objects(self) -> GroundTruthObjects: ...
+
+
+class GroundTruth(Protocol):
+    """Ground truth of a set of videos, in their order (a :class:`Dataset` is one); ``root``
+    names it in messages."""
+
+    root: Path
+    videos: Mapping[str, VideoGroundTruth]
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(eq=False)

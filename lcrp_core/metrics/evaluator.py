@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lcrp_core.data.labels import davis_label_maps
-from lcrp_core.data.model import Dataset, Video
+from lcrp_core.data.model import GroundTruth, VideoGroundTruth
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.metrics.measures import PreparedGT, PreparedPred, score_pair
 from lcrp_core.metrics.protocols import DEFAULT_VOID, PROTOCOLS, VOID_MODES, match_unsupervised
@@ -121,7 +121,11 @@ class _ExpressionsGT:
 
 
 class Evaluator:
-    """Scores predictions of ``dataset``'s videos with ``protocol`` (one of :data:`PROTOCOLS`).
+    """Scores predictions of the videos of ``truth`` with ``protocol`` (one of :data:`PROTOCOLS`).
+
+    ``truth`` is the ground-truth side (:class:`~lcrp_core.data.model.GroundTruth`): a
+    :class:`~lcrp_core.data.model.Dataset`, or a bare annotation folder
+    (:func:`lcrp_core.data.davis.read_annotation_folder`).
 
     ``void`` (DAVIS protocols): how ground-truth void pixels (label 255) are scored:
     ``"exclude"`` leaves them out of J and F on both sides, ``"background"`` counts them as
@@ -131,7 +135,7 @@ class Evaluator:
     ``cache_bytes``: memory bound on the prepared ground truth kept across calls.
     """
 
-    def __init__(self, dataset: Dataset, protocol: str, *, void: str | None = None,
+    def __init__(self, truth: GroundTruth, protocol: str, *, void: str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES):
         if protocol not in PROTOCOLS:
             raise ConfigError(f"expected one of {list(PROTOCOLS)}, got {protocol!r}", key="protocol")
@@ -139,35 +143,35 @@ class Evaluator:
             raise ConfigError("the per-expression protocol has no void pixels", key="void")
         if void is not None and void not in VOID_MODES:
             raise ConfigError(f"expected one of {list(VOID_MODES)}, got {void!r}", key="void")
-        self.dataset = dataset
+        self.truth = truth
         self.protocol = protocol
         self.void = DEFAULT_VOID.get(protocol) if void is None else void
         self.cache_bytes = cache_bytes
-        self._gt: OrderedDict[str, _ObjectsGT | _ExpressionsGT] = OrderedDict()
+        self._prepared: OrderedDict[str, _ObjectsGT | _ExpressionsGT] = OrderedDict()
 
     # --- ground truth -------------------------------------------------------------------
 
-    def _video(self, video: Video | str) -> Video:
+    def _video(self, video: VideoGroundTruth | str) -> VideoGroundTruth:
         name = video if isinstance(video, str) else video.name
-        if name not in self.dataset.videos:
-            raise DataError(f"video {name!r} is not in the dataset ({len(self.dataset)} videos)",
-                            path=self.dataset.root)
-        return self.dataset.videos[name]
+        if name not in self.truth.videos:
+            raise DataError(f"video {name!r} is not in the dataset ({len(self.truth)} videos)",
+                            path=self.truth.root)
+        return self.truth.videos[name]
 
-    def _ground_truth(self, video: Video) -> _ObjectsGT | _ExpressionsGT:
+    def _ground_truth(self, video: VideoGroundTruth) -> _ObjectsGT | _ExpressionsGT:
         """The video's prepared ground truth, built on first use."""
-        if video.name in self._gt:
-            self._gt.move_to_end(video.name)
-            return self._gt[video.name]
+        if video.name in self._prepared:
+            self._prepared.move_to_end(video.name)
+            return self._prepared[video.name]
         gt = self._prepare(video)
-        self._gt[video.name] = gt
-        total = sum(g.nbytes for g in self._gt.values())
-        while total > self.cache_bytes and len(self._gt) > 1:
-            _, dropped = self._gt.popitem(last=False)
+        self._prepared[video.name] = gt
+        total = sum(g.nbytes for g in self._prepared.values())
+        while total > self.cache_bytes and len(self._prepared) > 1:
+            _, dropped = self._prepared.popitem(last=False)
             total -= dropped.nbytes
         return gt
 
-    def _prepare(self, video: Video) -> _ObjectsGT | _ExpressionsGT:
+    def _prepare(self, video: VideoGroundTruth) -> _ObjectsGT | _ExpressionsGT:
         if self.protocol == "per-expression":
             shared: dict[tuple, PreparedGT] = {}
             by_exp = {}
@@ -194,7 +198,7 @@ class Evaluator:
         return _ObjectsGT(shape, tuple(objs.obj_ids),
                           tuple(PreparedGT.from_labels(labels, o) for o in objs.obj_ids), void)
 
-    def object_ids(self, video: Video | str) -> tuple[int, ...]:
+    def object_ids(self, video: VideoGroundTruth | str) -> tuple[int, ...]:
         """The ground-truth object ids of a video (DAVIS protocols), as the protocol counts them."""
         gt = self._ground_truth(self._video(video))
         if not isinstance(gt, _ObjectsGT):
@@ -204,7 +208,7 @@ class Evaluator:
 
     # --- scoring ------------------------------------------------------------------------
 
-    def _check_preds(self, video: Video, preds: Mapping[str, np.ndarray], expected: list[str],
+    def _check_preds(self, video: VideoGroundTruth, preds: Mapping[str, np.ndarray], expected: list[str],
                      what: str, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         missing = [k for k in expected if k not in preds]
         extra = [k for k in preds if k not in expected]
@@ -221,7 +225,7 @@ class Evaluator:
             out[k] = m if m.dtype == bool else m != 0
         return out
 
-    def score_video(self, video: Video | str, preds: Mapping[str, np.ndarray]) -> VideoScore:
+    def score_video(self, video: VideoGroundTruth | str, preds: Mapping[str, np.ndarray]) -> VideoScore:
         """Score one video's predictions: ``{exp_id: T×H×W bool}`` for per-expression and
         davis-unsupervised, ``{str(obj_id): T×H×W bool}`` for davis-semi."""
         video = self._video(video)
@@ -241,7 +245,7 @@ class Evaluator:
         masks = self._check_preds(video, preds, list(video.expressions), "expression(s)", gt.shape)
         return self._score_sets(video, gt, davis_label_maps(video, masks))
 
-    def score_object_labels(self, video: Video | str, labels: np.ndarray) -> VideoScore:
+    def score_object_labels(self, video: VideoGroundTruth | str, labels: np.ndarray) -> VideoScore:
         """davis-semi scores of predicted uint8 label maps (label k = object k, 0 background),
         e.g. read from a results folder: T×H×W for every frame (frames 0 and T−1 are not
         looked at), or (T−2)×H×W holding only the scored frames 1..T−2. The same scores as
@@ -260,14 +264,14 @@ class Evaluator:
         scored = scored[1:-1] if len(scored) == t_len else scored
         return self._score_objects(video, gt, lambda o: PreparedPred.from_labels(scored, o, gt.void))
 
-    def _score_objects(self, video: Video, gt: _ObjectsGT, prepare) -> VideoScore:
+    def _score_objects(self, video: VideoGroundTruth, gt: _ObjectsGT, prepare) -> VideoScore:
         items = []
         for obj_id, prepared in zip(gt.obj_ids, gt.objects, strict=True):
             j, f = score_pair(prepared, prepare(obj_id))
             items.append(ItemScore(f"{video.name}/obj{obj_id}", 0, db_statistics(j), db_statistics(f)))
         return VideoScore(self.protocol, video.name, tuple(items))
 
-    def score_label_maps(self, video: Video | str, labels: Mapping[int, np.ndarray]) -> VideoScore:
+    def score_label_maps(self, video: VideoGroundTruth | str, labels: Mapping[int, np.ndarray]) -> VideoScore:
         """davis-unsupervised scores of predicted label maps ``{anno_set: T×H×W uint8}`` (label
         k = predicted object k, 0 background), e.g. read from ReferFormer's ``anno_<a>`` folders."""
         if self.protocol != "davis-unsupervised":
@@ -282,7 +286,7 @@ class Evaluator:
                                 key=f"{video.name}/anno{a}")
         return self._score_sets(video, gt, labels)
 
-    def _score_sets(self, video: Video, gt: _ObjectsGT, labels: Mapping[int, np.ndarray]) -> VideoScore:
+    def _score_sets(self, video: VideoGroundTruth, gt: _ObjectsGT, labels: Mapping[int, np.ndarray]) -> VideoScore:
         items = []
         for a in sorted(labels):
             for index, j, f in match_unsupervised(gt.objects, np.asarray(labels[a]), void=gt.void,
@@ -294,7 +298,7 @@ class Evaluator:
     # --- combining ----------------------------------------------------------------------
 
     def summarize(self, scores: Iterable[VideoScore]) -> Summary:
-        """Dataset scores of any set of scored videos, given in any order (the dataset's video
+        """Dataset scores of any set of scored videos, given in any order (the ground truth's video
         order is used, so the result does not depend on it)."""
         by_video: dict[str, VideoScore] = {}
         for s in scores:
@@ -305,11 +309,11 @@ class Evaluator:
                 raise DataError("video scored twice in one summary", key=s.video)
             self._video(s.video)
             by_video[s.video] = s
-        ordered = [by_video[name] for name in self.dataset.videos if name in by_video]
+        ordered = [by_video[name] for name in self.truth.videos if name in by_video]
         items = [item for s in ordered for item in s.items]
         if not items:
             raise DataError("nothing to summarize: no scored expressions or objects",
-                            path=self.dataset.root)
+                            path=self.truth.root)
         total = _aggregate(items)
         per_video = {}
         for s in ordered:
