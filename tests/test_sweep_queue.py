@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from lcrp_core.errors import ConfigError
-from lcrp_core.sweep.queue import ProcessId, load_sweep, prepare_study
+from lcrp_core.sweep.queue import ProcessId, open_queue, prepare_study
 from lcrp_core.sweep.spec import parse_spec
 from lcrp_core.sweep.status import format_status, study_status
 from tests.fixtures import make_mevis_dataset
@@ -42,8 +42,8 @@ def popper(url: str, *, hold: bool = False) -> subprocess.Popen:
     """A real process that pops trials (one and holds it until killed, or all of them), printing
     each trial id."""
     code = ("import sys\n"
-            "from lcrp_core.sweep.queue import load_sweep\n"
-            "q = load_sweep('s', sys.argv[1])\n"
+            "from lcrp_core.sweep.queue import open_queue\n"
+            "q = open_queue('s', sys.argv[1])\n"
             "while (t := q.pop(device='cpu')) is not None:\n"
             "    print(t, flush=True)\n"
             "    if sys.argv[2] == 'hold':\n"
@@ -71,7 +71,7 @@ def test_a_new_study_records_the_spec_and_enqueues_every_cell_once(tmp_path, url
     # resuming enqueues nothing new; another process reads the same spec back from the study
     again = prepare_study(make_spec(tmp_path, url, repeats=2))
     assert len(again.trials()) == 6
-    assert load_sweep("s", url).spec.hash() == spec.hash()
+    assert open_queue("s", url).spec.hash() == spec.hash()
 
 
 def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
@@ -86,14 +86,14 @@ def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
         prepare_study(changed)
     msg = str(err.value)
     assert msg.startswith("s.yaml: study: ") and "base.H: 3 → 1" in msg, msg
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     assert len(queue.trials()) == 3 and queue.study.user_attrs["lcrp_spec"]["points"][1]["K"] == 2
     # not an lcrp study
     optuna.create_study(study_name="other", storage=queue.storage).enqueue_trial({"x": 1})
     with pytest.raises(ConfigError, match="is not an lcrp sweep study"):
-        load_sweep("other", url)
+        open_queue("other", url)
     with pytest.raises(ConfigError, match="no study 'nope'"):
-        load_sweep("nope", url)
+        open_queue("nope", url)
 
 
 def test_pops_are_exactly_once_across_processes(tmp_path, url):
