@@ -101,7 +101,7 @@ def test_pops_are_exactly_once_across_processes(tmp_path, url):
     procs = [popper(url) for _ in range(3)]
     popped = [int(line) for p in procs for line in p.communicate()[0].split()]
     assert all(p.returncode == 0 for p in procs)
-    assert sorted(popped) == sorted(t._trial_id for t in queue.trials())  # each exactly once
+    assert sorted(popped) == sorted(queue.trial_id(t) for t in queue.trials())  # each exactly once
     assert len(popped) == 12
     assert {t.state for t in queue.trials()} == {TrialState.RUNNING}
     owners = {t.user_attrs["pid"] for t in queue.trials()}
@@ -137,9 +137,9 @@ def test_a_trial_popped_by_a_worker_that_died_before_recording_itself_is_reaped(
     queue = prepare_study(make_spec(tmp_path, url))
     first = queue.trials()[0]
     # the WAITING → RUNNING half of a pop, without the owner the pop records under the same lock
-    assert queue.storage.set_trial_state_values(first._trial_id, TrialState.RUNNING)
+    assert queue.storage.set_trial_state_values(queue.trial_id(first), TrialState.RUNNING)
     assert queue.reap() == [first.number]
-    assert queue.storage.get_trial(first._trial_id).user_attrs["error"].startswith(
+    assert queue.storage.get_trial(queue.trial_id(first)).user_attrs["error"].startswith(
         "lost: its worker ended before recording itself")
     assert [t.user_attrs["attempt"] for t in queue.trials(TrialState.WAITING)
             if t.user_attrs["lcrp_cell"] == "c000"] == [1]
@@ -234,3 +234,14 @@ def test_status_rounds_params_lists_tied_best_configurations_and_counts_requeued
     assert "best J&F 70.0, 2 configurations tied:" in text
     # pops take the re-queued cells last: c002 and c000 tie at 70, c001 scores 65
     assert "    N=4 delta=0.2%\n    N=2 delta=0.43%" in text and "N=3" not in text
+
+
+def test_a_worker_report_counts_each_end_state_and_refuses_an_unknown_one():
+    from lcrp_core.sweep.worker import WorkerReport
+
+    report = WorkerReport()
+    for state in ("completed", "completed", "pruned", "failed", "interrupted"):
+        report.count(state)
+    assert (report.completed, report.pruned, report.failed, report.interrupted) == (2, 1, 1, 1)
+    with pytest.raises(ValueError, match="unknown trial state 'stopped_by'"):
+        report.count("stopped_by")
