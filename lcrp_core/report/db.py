@@ -155,8 +155,8 @@ def _pairs(title: str, items: Iterable[tuple[str, Any]]) -> list[str]:
     return [f"{title}:", *(f"  {k.ljust(width)}  {_value(k, v)}" for k, v in items), ""]
 
 
-def _scores_table(title: str, scores: Any) -> list[str]:
-    if not isinstance(scores, Mapping) or not scores:
+def _scores_table(title: str, scores: Mapping[str, Any]) -> list[str]:
+    if not scores:
         return []
     texts = any(isinstance(s, Mapping) and s.get(schema.TEXT) for s in scores.values())
     rows = tuple((str(key), *(format_score(schema.item_score(s, m)) for m in schema.ITEM_SCORES),
@@ -184,8 +184,8 @@ def trial_text(study: StudyData, number: int) -> str:
     full = schema.run_params(a)
     lines += _pairs("Params (complete run)", ((k, full[k]) for k in order_names(full)))
     lines += _pairs("Scores", ((label(k), a[k]) for k in schema.SCORES if k in a))
-    lines += _scores_table("video", a.get(schema.PER_VIDEO))
-    lines += _scores_table("expression", a.get(schema.PER_EXPRESSION))
+    lines += _scores_table("video", schema.per_video(a))
+    lines += _scores_table("expression", schema.per_expression(a))
     lines += _pairs("Resources", ((k, a[k]) for k in schema.RESOURCES if k in a))
     lines += _pairs("Failure modes", ((k, a[k]) for k in schema.MISSES if k in a))
     expressions, no_anchor, _ = schema.misses(a)
