@@ -82,7 +82,7 @@ def main() -> None:
     from lcrp_core.report.cells import study_rows
     from lcrp_core.report.db import csv_bytes, export_records, long_records
     from lcrp_core.report.spec import Options
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
     from lcrp_core.report.tables import TableBlock, to_html, to_latex, to_markdown
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,11 +90,11 @@ def main() -> None:
         t = time.perf_counter()
         _build(url)
         build_s = time.perf_counter() - t
-        load_study("big", storage=url)  # warm imports and the SQLAlchemy engine
+        read_study("big", storage=url)  # warm imports and the SQLAlchemy engine
 
-        study = load_study("big", storage=url)
+        study = read_study("big", storage=url)
         rows = {
-            "lcrp read (get_all_trials, no copy)": _time(lambda: load_study("big", storage=url)),
+            "lcrp read (get_all_trials, no copy)": _time(lambda: read_study("big", storage=url)),
             "optuna load_study().trials": _time(lambda: optuna.load_study(study_name="big", storage=url).trials),
             "optuna trials_dataframe()": _time(
                 lambda: optuna.load_study(study_name="big", storage=url).trials_dataframe(), 1),
@@ -102,7 +102,7 @@ def main() -> None:
         }
 
         def render(options: Options | None = None) -> None:
-            loaded = Loaded("big", load_study("big", storage=url))
+            loaded = Loaded("big", read_study("big", storage=url))
             table, _, notes = ablation_panel(loaded, columns=("N", "K"), std=True, options=options)
             block = TableBlock(id="big", title="Big", panels=(table,), notes=tuple(notes))
             for fn in (to_markdown, to_html, to_latex):

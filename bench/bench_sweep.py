@@ -29,7 +29,7 @@ from lcrp_core.data.synth import generate
 from lcrp_core.devices import compact_devices, parse_devices, pin_device
 from lcrp_core.pipeline import EvalContext
 from lcrp_core.sweep.driver import run_sweep
-from lcrp_core.sweep.queue import load_sweep
+from lcrp_core.sweep.queue import open_queue
 from lcrp_core.sweep.spec import parse_spec
 
 #: The cells, in order: (N, K, H) around the lcrp-mevis base; ``--cells n`` takes the first n.
@@ -80,7 +80,7 @@ def _url(args, tmp: Path, study: str) -> str:
 def _bookkeeping_s(url: str, study: str) -> float:
     """Mean time a trial spends in the queue's records rather than in its evaluation:
     (complete − start) − wall_time_s over the study's complete trials."""
-    trials = [t for t in load_sweep(study, url).trials() if t.datetime_complete is not None
+    trials = [t for t in open_queue(study, url).trials() if t.datetime_complete is not None
               and "wall_time_s" in t.user_attrs]
     gaps = [(t.datetime_complete - t.datetime_start).total_seconds() - t.user_attrs["wall_time_s"]
             for t in trials]

@@ -18,11 +18,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lcrp_core import schema
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import Params
 from lcrp_core.report.cells import Row, best_row, study_rows, trial_params
-from lcrp_core.report.study import StudyData, load_study
-from lcrp_core.sweep.queue import SPEC_ATTR
+from lcrp_core.report.study import StudyData, read_study
 from lcrp_core.sweep.spec import KINDS, SweepSpec, parse_spec
 from lcrp_core.sweep.storage import STUDIES_DIR
 
@@ -115,9 +115,9 @@ def open_study(name: str, storage: str | None = None, *,
     """Study ``name`` from ``storage`` (a URL or a .db/.log path), else from its default
     ``studies/<name>.db``, else from the one storage under ``studies_dir`` that holds it
     (as ``lcrp db`` finds studies). Raises :class:`~lcrp_core.report.study.MissingStudy`."""
-    data = load_study(name, storage=storage, studies_dir=Path(studies_dir))
+    data = read_study(name, storage=storage, studies_dir=Path(studies_dir))
     spec = None
     if data.kind in KINDS:  # a sweep's study (not reference rows, not a foreign study)
-        spec = parse_spec(data.user_attrs.get(SPEC_ATTR), source=f"study {name} in {data.url}",
+        spec = parse_spec(data.user_attrs.get(schema.SPEC), source=f"study {name} in {data.url}",
                           check_root=False)
     return Study(data, spec)

@@ -35,8 +35,8 @@ from lcrp_core.data import load_dataset
 from lcrp_core.data.synth import generate
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.pipeline.stages import sample_frames
-from lcrp_core.report.study import load_storages, load_study
-from lcrp_core.sweep.queue import load_sweep, prepare_study, requeue
+from lcrp_core.report.study import load_storages, read_study
+from lcrp_core.sweep.queue import open_queue, prepare_study, requeue
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import JOURNAL_LOCK_GRACE_S, open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
@@ -102,7 +102,7 @@ def cli_error(capsys, *argv: str) -> str:
 
 
 def cells_done(url: str) -> Counter:
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     return Counter(t.user_attrs["lcrp_cell"] for t in queue.trials(TrialState.COMPLETE))
 
 
@@ -174,7 +174,7 @@ def test_disk_full_during_a_sweep_loses_nothing_and_a_rerun_completes_every_cell
         assert data.endswith(b"\n")
         for record in data.splitlines():
             json.loads(record)
-    before = {t.number: t.value for t in load_sweep("s", url).trials(TrialState.COMPLETE)}
+    before = {t.number: t.value for t in open_queue("s", url).trials(TrialState.COMPLETE)}
     if kind == "journal":
         assert 1 <= len(before) < len(POINTS), "the disk must fill up in the middle of the sweep"
     status = run_cli("sweep", "status", "s", "--storage", url, cwd=tmp_path)
@@ -184,7 +184,7 @@ def test_disk_full_during_a_sweep_loses_nothing_and_a_rerun_completes_every_cell
     again = run_cli("sweep", "run", str(spec_path), "--no-progress", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert cells_done(url) == Counter({f"c{i:03d}": 1 for i in range(len(POINTS))})
-    after = {t.number: t.value for t in load_sweep("s", url).trials(TrialState.COMPLETE)}
+    after = {t.number: t.value for t in open_queue("s", url).trials(TrialState.COMPLETE)}
     assert before.items() <= after.items()
     assert optuna.load_study(study_name="s", storage=open_storage(url)).best_value is not None
 
@@ -279,7 +279,7 @@ def test_sweeps_started_together_on_a_new_storage_all_succeed(tmp_path, bench, c
     url = (f"sqlite:///{tmp_path / 'new' / 's.db'}" if kind == "sqlite"
            else f"journal:{tmp_path / 'new' / 's.log'}")
     assert _race(write_spec(tmp_path, bench, cache, url)) == ["ok"] * 3
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     assert Counter(t.user_attrs["lcrp_cell"] for t in queue.trials()) == \
         Counter({f"c{i:03d}": 1 for i in range(len(POINTS))})
 
@@ -312,7 +312,7 @@ def fresh_pg_database(pg_url):
 def test_sweeps_started_together_on_a_new_postgres_database_all_succeed(tmp_path, bench, cache,
                                                                         fresh_pg_database):
     assert _race(write_spec(tmp_path, bench, cache, fresh_pg_database)) == ["ok"] * 3
-    assert len(load_sweep("s", fresh_pg_database).trials()) == len(POINTS)
+    assert len(open_queue("s", fresh_pg_database).trials()) == len(POINTS)
 
 
 @pytest.mark.postgres
@@ -431,7 +431,7 @@ def test_a_corrupt_db_under_studies_is_skipped_with_a_warning(tmp_path, monkeypa
     optuna.create_study(study_name="good", storage=open_storage("studies/all.db"))
     (tmp_path / "studies" / "bad.db").write_bytes(b"not a database at all")
     with caplog.at_level(logging.WARNING, logger="lcrp"):
-        assert load_study("good").name == "good"  # as `lcrp report` finds a study
+        assert read_study("good").name == "good"  # as `lcrp report` finds a study
     assert "bad.db" in caplog.text
     assert main(["db", "studies"]) == 0
     out, err = capsys.readouterr()

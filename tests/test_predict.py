@@ -17,7 +17,7 @@ from PIL import Image
 from lcrp_core.cli import main
 from lcrp_core.data import load_dataset
 from lcrp_core.data.synth import generate
-from lcrp_core.report.study import load_study
+from lcrp_core.report.study import read_study
 from tests.fixtures import make_ytvos_dataset
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2, "H": 1}]
@@ -42,7 +42,7 @@ def test_best_trial_predictions_score_the_trials_stored_jf_exactly(workspace, ca
             "backend": {"name": "classical"}, "protocol": PROTOCOL[layout], "points": POINTS}
     (workspace / "s.yaml").write_text(yaml.safe_dump(spec))
     assert main(["-q", "sweep", "run", "s.yaml"]) == 0
-    study = load_study("s")
+    study = read_study("s")
     best = max(study.trials, key=lambda t: t.value)
     capsys.readouterr()
 

@@ -118,11 +118,11 @@ def test_spread_plot_uses_the_best_and_the_spec_base(report, workspace):
     from lcrp_core.report.blocks import Loaded
     from lcrp_core.report.build import _spread_groups
     from lcrp_core.report.spec import Plot
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
 
     _, _, stderr = report
     assert "spread_d_nk" not in stderr  # both found: no warning
-    study = Loaded("d_nk", load_study("d_nk", storage=workspace[2]))
+    study = Loaded("d_nk", read_study("d_nk", storage=workspace[2]))
     rows = study.rows.complete_rows
 
     def groups(**base):

@@ -7,7 +7,7 @@ import pytest
 
 from lcrp_core.report.cells import best_indices, study_rows, swept_names
 from lcrp_core.report.fmt import format_delta, format_param, format_score, parse_delta
-from lcrp_core.report.study import MissingStudy, find_study, load_study
+from lcrp_core.report.study import MissingStudy, find_study, read_study
 from lcrp_core.report.tables import latex_escape
 from tests.helpers import cells_of, make_study, trial
 
@@ -31,7 +31,7 @@ def test_rows_follow_cell_order_count_complete_once_and_average_repeats(url):
         trial(cells[5], None, state="RUNNING", with_repeat=True),
     ]
     make_study(url, "s", trials, cells=cells)
-    rows = study_rows(load_study("s", storage=url))
+    rows = study_rows(read_study("s", storage=url))
 
     assert [(r.params["N"], r.params["K"]) for r in rows.rows] == [(10, 5), (5, 3), (7, 3)]
     assert [r.values for r in rows.rows] == [[74.0, 75.0], [70.0, 71.0], [60.0]]
@@ -51,7 +51,7 @@ def test_trials_without_lcrp_cell_are_matched_by_parameters(url):
         del t["user_attrs"]["lcrp_cell"]
     stray = trial(None, 50.0, params={"N": 3, "K": 3})
     make_study(url, "s", [t0, t1, stray], cells=cells)
-    rows = study_rows(load_study("s", storage=url))
+    rows = study_rows(read_study("s", storage=url))
     assert [r.values for r in rows.rows] == [[75.0], [76.0]]
     assert rows.unmatched == 1
 
@@ -60,7 +60,7 @@ def test_study_without_cells_has_one_row_per_parameter_set_in_trial_order(url):
     trials = [trial(None, 60.0, params={"N": 4, "K": 2}), trial(None, 62.0, params={"N": 8, "K": 2}),
               trial(None, 64.0, params={"N": 4, "K": 2})]
     make_study(url, "tpe", trials, kind="tpe")
-    rows = study_rows(load_study("tpe", storage=url)).rows
+    rows = study_rows(read_study("tpe", storage=url)).rows
     assert [(r.params, r.values) for r in rows] == [({"N": 4, "K": 2}, [60.0, 64.0]),
                                                    ({"N": 8, "K": 2}, [62.0])]
 
@@ -69,7 +69,7 @@ def test_best_rows_are_the_best_as_printed_ties_included(url):
     cells = cells_of([{"H": 1}, {"H": 2}, {"H": 3}])
     make_study(url, "s", [trial(cells[0], 76.71, swept=("H",)), trial(cells[1], 76.69, swept=("H",)),
                           trial(cells[2], 76.5, swept=("H",))], cells=cells)
-    rows = study_rows(load_study("s", storage=url)).rows
+    rows = study_rows(read_study("s", storage=url)).rows
     assert best_indices(rows) == {0, 1}  # both print as 76.7
 
 

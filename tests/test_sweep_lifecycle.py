@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
-from lcrp_core.sweep.queue import load_sweep
+from lcrp_core.sweep.queue import open_queue
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.status import study_status
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
@@ -88,7 +88,7 @@ def test_an_interrupt_requeues_running_cells_without_a_retry_and_leaves_nothing_
     assert run.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
 
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     trials = queue.trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -103,7 +103,7 @@ def test_an_interrupt_requeues_running_cells_without_a_retry_and_leaves_nothing_
     # the same command again finishes the study: every cell complete once, on its first attempt
     result = run_sweep(load_spec(path), progress=False)
     assert result.status.done == 4 and not result.status.failed
-    trials = load_sweep("s", url).trials()
+    trials = open_queue("s", url).trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert Counter(t.user_attrs["lcrp_cell"] for t in complete) == {f"c{i:03d}": 1 for i in range(4)}
     assert all(t.user_attrs["attempt"] == 0 for t in complete)
@@ -142,7 +142,7 @@ def test_a_study_created_with_a_relative_root_resumes_from_any_copy_of_the_same_
     with pytest.raises(ConfigError, match=f"is not the one study 's' .* was run on \\(videos whose "
                                           f"frames or expressions differ: {video}\\)"):
         run_sweep(load_spec(path).with_root(tmp_path / "copy"), progress=False)
-    assert len(load_sweep("s", url).trials()) == 2
+    assert len(open_queue("s", url).trials()) == 2
 
 
 def test_adding_a_point_to_a_finished_study_runs_only_that_point(tmp_path, bench):
@@ -150,13 +150,13 @@ def test_adding_a_point_to_a_finished_study_runs_only_that_point(tmp_path, bench
     raw = synth_spec(bench, storage=url, cache_dir=str(tmp_path / "cache"),
                      points=[POINTS[0], POINTS[1]])
     assert run_sweep(load_spec(write(tmp_path, raw)), progress=False).computed == 2
-    before = {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in load_sweep("s", url).trials()}
+    before = {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in open_queue("s", url).trials()}
 
     # a new point, written between the old ones, with a value of N the study has not seen
     raw["points"] = [POINTS[0], {"N": 6, "K": 2}, POINTS[1]]
     result = run_sweep(load_spec(write(tmp_path, raw)), progress=False)
     assert result.computed == 1 and result.status.done == 3 and result.status.total == 3
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     trials = queue.trials()
     assert {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in trials[:2]} == before
     (new,) = trials[2:]

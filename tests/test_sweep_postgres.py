@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
-from lcrp_core.sweep.queue import load_sweep, prepare_study
+from lcrp_core.sweep.queue import open_queue, prepare_study
 from lcrp_core.sweep.spec import load_spec
 from lcrp_core.sweep.storage import open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
@@ -60,11 +60,11 @@ def test_two_workers_exactly_once_and_resume_on_postgresql(tmp_path, bench, pg_u
     spec = make_spec(tmp_path, bench, pg_url, study, devices=["cpu", "cpu"])
     result = run_sweep(spec, progress=False)
     assert result.computed == 3 and result.status.done == 3
-    trials = load_sweep(study, pg_url).trials()
+    trials = open_queue(study, pg_url).trials()
     assert Counter(t.user_attrs["lcrp_cell"] for t in trials) == {"c000": 1, "c001": 1, "c002": 1}
     assert {t.state for t in trials} == {TrialState.COMPLETE}
     assert run_sweep(spec, progress=False).computed == 0
-    assert len(load_sweep(study, pg_url).trials()) == 3
+    assert len(open_queue(study, pg_url).trials()) == 3
 
 
 def test_a_worker_on_another_host_killed_mid_trial_is_recovered_by_heartbeats(
@@ -98,7 +98,7 @@ def test_a_worker_on_another_host_killed_mid_trial_is_recovered_by_heartbeats(
     # the driver finishes the other cells, waits for the stale heartbeat, re-runs the lost cell
     result = run_sweep(spec, progress=False)
     assert result.status.done == 3 and result.status.finished
-    trials = load_sweep(study, pg_url).trials()
+    trials = open_queue(study, pg_url).trials()
     complete = Counter(t.user_attrs["lcrp_cell"] for t in trials if t.state == TrialState.COMPLETE)
     assert complete == {"c000": 1, "c001": 1, "c002": 1}
     (lost,) = [t for t in trials if t.state == TrialState.FAIL]

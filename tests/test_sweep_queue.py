@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from lcrp_core.errors import ConfigError
-from lcrp_core.sweep.queue import ProcessId, load_sweep, prepare_study
+from lcrp_core.sweep.queue import ProcessId, open_queue, prepare_study
 from lcrp_core.sweep.spec import parse_spec
 from lcrp_core.sweep.status import format_status, study_status
 from tests.fixtures import make_mevis_dataset
@@ -42,8 +42,8 @@ def popper(url: str, *, hold: bool = False) -> subprocess.Popen:
     """A real process that pops trials (one and holds it until killed, or all of them), printing
     each trial id."""
     code = ("import sys\n"
-            "from lcrp_core.sweep.queue import load_sweep\n"
-            "q = load_sweep('s', sys.argv[1])\n"
+            "from lcrp_core.sweep.queue import open_queue\n"
+            "q = open_queue('s', sys.argv[1])\n"
             "while (t := q.pop(device='cpu')) is not None:\n"
             "    print(t, flush=True)\n"
             "    if sys.argv[2] == 'hold':\n"
@@ -71,7 +71,7 @@ def test_a_new_study_records_the_spec_and_enqueues_every_cell_once(tmp_path, url
     # resuming enqueues nothing new; another process reads the same spec back from the study
     again = prepare_study(make_spec(tmp_path, url, repeats=2))
     assert len(again.trials()) == 6
-    assert load_sweep("s", url).spec.hash() == spec.hash()
+    assert open_queue("s", url).spec.hash() == spec.hash()
 
 
 def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
@@ -86,14 +86,14 @@ def test_a_changed_spec_is_refused_with_what_differs(tmp_path, url):
         prepare_study(changed)
     msg = str(err.value)
     assert msg.startswith("s.yaml: study: ") and "base.H: 3 → 1" in msg, msg
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     assert len(queue.trials()) == 3 and queue.study.user_attrs["lcrp_spec"]["points"][1]["K"] == 2
     # not an lcrp study
     optuna.create_study(study_name="other", storage=queue.storage).enqueue_trial({"x": 1})
     with pytest.raises(ConfigError, match="is not an lcrp sweep study"):
-        load_sweep("other", url)
+        open_queue("other", url)
     with pytest.raises(ConfigError, match="no study 'nope'"):
-        load_sweep("nope", url)
+        open_queue("nope", url)
 
 
 def test_pops_are_exactly_once_across_processes(tmp_path, url):
@@ -101,7 +101,7 @@ def test_pops_are_exactly_once_across_processes(tmp_path, url):
     procs = [popper(url) for _ in range(3)]
     popped = [int(line) for p in procs for line in p.communicate()[0].split()]
     assert all(p.returncode == 0 for p in procs)
-    assert sorted(popped) == sorted(t._trial_id for t in queue.trials())  # each exactly once
+    assert sorted(popped) == sorted(queue.trial_id(t) for t in queue.trials())  # each exactly once
     assert len(popped) == 12
     assert {t.state for t in queue.trials()} == {TrialState.RUNNING}
     owners = {t.user_attrs["pid"] for t in queue.trials()}
@@ -137,9 +137,9 @@ def test_a_trial_popped_by_a_worker_that_died_before_recording_itself_is_reaped(
     queue = prepare_study(make_spec(tmp_path, url))
     first = queue.trials()[0]
     # the WAITING → RUNNING half of a pop, without the owner the pop records under the same lock
-    assert queue.storage.set_trial_state_values(first._trial_id, TrialState.RUNNING)
+    assert queue.storage.set_trial_state_values(queue.trial_id(first), TrialState.RUNNING)
     assert queue.reap() == [first.number]
-    assert queue.storage.get_trial(first._trial_id).user_attrs["error"].startswith(
+    assert queue.storage.get_trial(queue.trial_id(first)).user_attrs["error"].startswith(
         "lost: its worker ended before recording itself")
     assert [t.user_attrs["attempt"] for t in queue.trials(TrialState.WAITING)
             if t.user_attrs["lcrp_cell"] == "c000"] == [1]
@@ -234,3 +234,14 @@ def test_status_rounds_params_lists_tied_best_configurations_and_counts_requeued
     assert "best J&F 70.0, 2 configurations tied:" in text
     # pops take the re-queued cells last: c002 and c000 tie at 70, c001 scores 65
     assert "    N=4 delta=0.2%\n    N=2 delta=0.43%" in text and "N=3" not in text
+
+
+def test_a_worker_report_counts_each_end_state_and_refuses_an_unknown_one():
+    from lcrp_core.sweep.worker import WorkerReport
+
+    report = WorkerReport()
+    for state in ("completed", "completed", "pruned", "failed", "interrupted"):
+        report.count(state)
+    assert (report.completed, report.pruned, report.failed, report.interrupted) == (2, 1, 1, 1)
+    with pytest.raises(ValueError, match="unknown trial state 'stopped_by'"):
+        report.count("stopped_by")

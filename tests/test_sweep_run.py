@@ -15,10 +15,11 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from lcrp_core import schema
 from lcrp_core.cli import main
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
-from lcrp_core.sweep.queue import load_sweep, prepare_study
+from lcrp_core.sweep.queue import open_queue, prepare_study
 from lcrp_core.sweep.spec import load_spec, parse_spec
 from lcrp_core.versions import code_version
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
@@ -63,7 +64,7 @@ def test_two_workers_run_every_cell_exactly_once_then_resume_computes_nothing(tm
     result = run_sweep(spec, progress=False)
     assert result.computed == 4 and result.status.done == 4 and result.status.finished
 
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     cells = trials_by_cell(queue)
     assert {c: len(ts) for c, ts in cells.items()} == {f"c{i:03d}": 1 for i in range(4)}
     assert all(t.state == TrialState.COMPLETE for ts in cells.values() for t in ts)
@@ -88,12 +89,15 @@ def test_two_workers_run_every_cell_exactly_once_then_resume_computes_nothing(tm
         assert a["device"] == "cpu" and a["host"] == os.uname().nodename and a["pid"] != os.getpid()
         assert a["cache_key"] and a["code_version"] == code_version()
         assert {"optuna", "numpy"} <= set(a["package_versions"]) and a["attempt"] == 0
+        assert set(a) <= set(schema.TRIAL_KEYS), set(a) - set(schema.TRIAL_KEYS)
+    assert set(queue.study.user_attrs) <= set(schema.STUDY_KEYS)
+    assert queue.study.user_attrs[schema.SCHEMA_VERSION_ATTR] == schema.SCHEMA_VERSION
     assert len({t.value for ts in cells.values() for t in ts}) > 1  # the points differ
 
     # resume: the same command computes nothing and adds no trial
     again = run_sweep(spec, progress=False)
     assert again.computed == 0 and again.status.done == 4
-    assert len(load_sweep("s", url).trials()) == 4
+    assert len(open_queue("s", url).trials()) == 4
 
 
 def test_a_worker_killed_mid_trial_loses_no_cell_and_duplicates_none(tmp_path, bench, cache):
@@ -108,7 +112,7 @@ def test_a_worker_killed_mid_trial_loses_no_cell_and_duplicates_none(tmp_path, b
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         pid, _host = wait_for_halt(fifo)
-        queue = load_sweep("s", url)
+        queue = open_queue("s", url)
         (halted,) = [t for t in queue.trials() if t.user_attrs.get("pid") == pid
                      and t.state == TrialState.RUNNING]
         number = halted.number
@@ -121,7 +125,7 @@ def test_a_worker_killed_mid_trial_loses_no_cell_and_duplicates_none(tmp_path, b
     assert run.returncode == 0, err
     assert "4/4 done" in out
 
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     cells = trials_by_cell(queue)
     complete = Counter(c for c, ts in cells.items() for t in ts if t.state == TrialState.COMPLETE)
     assert complete == {f"c{i:03d}": 1 for i in range(4)}
@@ -141,7 +145,7 @@ def test_lcrp_sweep_worker_joins_a_study_and_status_reports_it(tmp_path, bench, 
     assert "0/4 done, 0 running, 4 waiting, 0 failed" in capsys.readouterr().out
 
     assert main(["sweep", "worker", "--study", "s", "--storage", url]) == 0
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     assert sorted(t.user_attrs["lcrp_cell"] for t in queue.trials()) == [f"c{i:03d}" for i in range(4)]
     assert all(t.state == TrialState.COMPLETE for t in queue.trials())
     assert {t.user_attrs["pid"] for t in queue.trials()} == {os.getpid()}
@@ -162,7 +166,7 @@ def test_tpe_runs_n_trials_in_total_across_workers(tmp_path, bench, cache):
     result = run_sweep(spec, workers=2, progress=False)
     assert result.computed == 5 and result.status.done + result.status.pruned == 5
 
-    queue = load_sweep("s", url)
+    queue = open_queue("s", url)
     trials = queue.trials()
     assert sorted(t.user_attrs["lcrp_slot"] for t in trials) == [f"t{i:03d}" for i in range(5)]
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
@@ -188,7 +192,7 @@ def test_run_with_a_root_override_and_devices_from_the_cli(tmp_path, bench, cach
                  "--workers-per-device", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "1/1 done" in out and "1 trial(s) computed by this run" in out
-    stored = load_sweep("s", f"sqlite:///{tmp_path}/s.db").spec
+    stored = open_queue("s", f"sqlite:///{tmp_path}/s.db").spec
     assert stored.dataset.root == str(bench)
     assert stored.devices == ("cpu", "cpu") and stored.to_json()["devices"] == ["cpux2"]
     assert parse_spec(raw | {"dataset": raw["dataset"] | {"root": str(bench)}},

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import psutil
 import torch
 from sam2 import sam2_video_predictor
 from sam2.sam2_image_predictor import SAM2ImagePredictor
@@ -159,15 +159,8 @@ def device_memory_bytes(device: str) -> int:
 
 
 def host_memory_bytes() -> int:
-    """Available host memory (Linux: /proc/meminfo MemAvailable; else physical pages)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """Available host memory (psutil's ``virtual_memory().available``; MemAvailable on Linux)."""
+    return int(psutil.virtual_memory().available)
 
 
 def _nbytes(feats: list[torch.Tensor]) -> int:

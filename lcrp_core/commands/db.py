@@ -78,10 +78,10 @@ def studies(args: argparse.Namespace) -> int:
 
 def trials(args: argparse.Namespace) -> int:
     from lcrp_core.report.db import select_trials, trials_table
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
     from lcrp_core.report.tables import to_text
 
-    study = load_study(args.study, storage=args.storage)
+    study = read_study(args.study, storage=args.storage)
     states = [s for item in args.state or [] for s in item.split(",") if s.strip()]
     chosen = select_trials(study, sort=args.sort, states=[s.strip() for s in states] or None)
     print(f"study {study.name} ({study.kind}) in {study.url}: {len(chosen)} of "
@@ -93,9 +93,9 @@ def trials(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     from lcrp_core.report.db import trial_text
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
 
-    print(trial_text(load_study(args.study, storage=args.storage), args.trial), end="")
+    print(trial_text(read_study(args.study, storage=args.storage), args.trial), end="")
     return 0
 
 
@@ -103,9 +103,9 @@ def export(args: argparse.Namespace) -> int:
     from lcrp_core.errors import ConfigError
     from lcrp_core.report.db import csv_bytes, export_records, long_records, parquet_bytes
     from lcrp_core.report.output import write_atomic
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
 
-    study = load_study(args.study, storage=args.storage)
+    study = read_study(args.study, storage=args.storage)
     columns, records = long_records(study) if args.long else export_records(study)
     if args.out == "-":
         if args.format != "csv":

@@ -28,9 +28,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from lcrp_core import schema
+
 #: A Ref-DAVIS17 prediction folder per annotation set.
 _ANNO_DIR = re.compile(r"anno_(\d+)")
-_CSV_COLUMNS = ("key", "video", "JF", "J", "F", "J_recall", "J_decay", "F_recall", "F_decay")
+_CSV_COLUMNS = ("key", "video", schema.JF, schema.J, schema.F, schema.J_RECALL, schema.J_DECAY,
+                schema.F_RECALL, schema.F_DECAY)
 
 
 def register(sub, common) -> None:

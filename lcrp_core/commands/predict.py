@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 
+from lcrp_core import schema
+
 log = logging.getLogger("lcrp")
 
 #: Trial scores compared with the re-scored predictions.
-_CHECKED = ("JF", "J", "F")
+_CHECKED = (schema.JF, schema.J, schema.F)
 
 
 def register(sub, common) -> None:
@@ -82,12 +84,14 @@ def _source(args):
             spec = load_spec(args.spec, check_root=False)
             return spec, spec.base, {"spec": args.spec, "study": spec.study}, None
         return None, preset(args.preset), {"preset": args.preset}, None
-    from lcrp_core.report.study import load_study
+    from lcrp_core.report.study import read_study
 
-    study = load_study(args.study, storage=args.storage)
-    if "lcrp_spec" not in study.user_attrs:
-        raise DataError(f"study {args.study!r} is not an lcrp sweep study (no lcrp_spec)", key=study.url)
-    spec = parse_spec(study.user_attrs["lcrp_spec"], source=f"study {args.study}", check_root=False)
+    study = read_study(args.study, storage=args.storage)
+    stored = schema.study_spec(study.user_attrs)
+    if stored is None:
+        raise DataError(f"study {args.study!r} is not an lcrp sweep study (no {schema.SPEC})",
+                        key=study.url)
+    spec = parse_spec(stored, source=f"study {args.study}", check_root=False)
     if args.trial is not None:
         trial = study.trial(args.trial)
         if trial.state.name != "COMPLETE":
@@ -98,7 +102,7 @@ def _source(args):
         if not done:
             raise DataError(f"study {args.study!r} has no complete trial", key=study.url)
         trial = max(done, key=lambda t: (t.value, -t.number))
-    params = Params.from_mapping(trial.user_attrs["lcrp_params"])
+    params = Params.from_mapping(trial.user_attrs[schema.PARAMS])
     return spec, params, {"study": args.study, "storage": study.url, "trial": trial.number}, trial
 
 

@@ -161,13 +161,13 @@ def _announce_cache(spec) -> None:
 
 
 def worker(args) -> int:
-    from lcrp_core.sweep.queue import load_sweep
+    from lcrp_core.sweep.queue import open_queue
     from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
     url = args.storage or default_storage_url(args.study)
     with storage_errors(url):
-        return _worker(args, load_sweep(args.study, url))
+        return _worker(args, open_queue(args.study, url))
 
 
 def _worker(args, queue) -> int:
@@ -231,14 +231,14 @@ def _devices(args, default) -> list[str]:
 
 
 def status(args) -> int:
-    from lcrp_core.sweep.queue import load_sweep
+    from lcrp_core.sweep.queue import open_queue
     from lcrp_core.sweep.status import format_status, study_status
     from lcrp_core.sweep.storage import default_storage_url, storage_errors
 
     _optuna_logs(args)
     url = args.storage or default_storage_url(args.study)
     with storage_errors(url):
-        print(format_status(study_status(load_sweep(args.study, url))))
+        print(format_status(study_status(open_queue(args.study, url))))
     return 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lcrp_core import schema
 from lcrp_core.data.labels import davis_label_maps
 from lcrp_core.data.model import GroundTruth, VideoGroundTruth
 from lcrp_core.errors import ConfigError, DataError
@@ -73,7 +74,7 @@ class Summary:
         return asdict(self)
 
 
-_STAT_NAMES = ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay")
+_STAT_NAMES = (*schema.J_STATS, *schema.F_STATS)
 
 
 def _aggregate(items: Iterable[ItemScore]) -> dict[str, float]:
@@ -89,7 +90,7 @@ def _aggregate(items: Iterable[ItemScore]) -> dict[str, float]:
 
 
 def _jf(j: float, f: float) -> dict[str, float]:
-    return {"J": j, "F": f, "JF": (j + f) / 2}
+    return {schema.J: j, schema.F: f, schema.JF: (j + f) / 2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,9 +320,8 @@ class Evaluator:
         for s in ordered:
             if s.items:
                 v = _aggregate(s.items)
-                per_video[s.video] = _jf(v["J"], v["F"])
+                per_video[s.video] = _jf(v[schema.J], v[schema.F])
         per_item = {it.key: _jf(100 * it.J.mean, 100 * it.F.mean) for it in items}
-        return Summary(self.protocol, total["J"], total["F"], (total["J"] + total["F"]) / 2,
-                       total["J_recall"], total["J_decay"], total["F_recall"], total["F_decay"],
-                       per_video, per_item)
+        jf = (total[schema.J] + total[schema.F]) / 2
+        return Summary(self.protocol, **total, JF=jf, per_video=per_video, per_item=per_item)
 

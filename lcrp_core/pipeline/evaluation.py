@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lcrp_core import schema
 from lcrp_core.backends.base import Backend, create_backend
 from lcrp_core.cache.features import CacheScope, Counters, Memo, VideoFeatures
 from lcrp_core.cache.store import CacheStore
@@ -31,8 +32,6 @@ from lcrp_core.pipeline.stages import path, sample_frames, seed
 
 #: Protocols a pipeline evaluation can be scored with (davis-semi needs per-object seeds).
 PIPELINE_PROTOCOLS = ("per-expression", "davis-unsupervised")
-
-_SCORE_FIELDS = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
 
 
 @dataclass
@@ -53,7 +52,7 @@ class EvalResult:
     @property
     def mostly_unanchored(self) -> bool:
         """More than half of the expressions had no anchor (flagged in reports and status)."""
-        return self.expressions > 0 and self.no_anchor_expressions > self.expressions / 2
+        return schema.mostly_unanchored(self.expressions, self.no_anchor_expressions)
 
     @property
     def J(self) -> float:
@@ -74,17 +73,17 @@ class EvalResult:
     @property
     def per_expression(self) -> dict[str, dict[str, Any]]:
         """Per-item J, F, J&F, plus the sentence (``text``) where the item is an expression."""
-        return {key: {**scores, **({"text": self.texts[key]} if key in self.texts else {})}
+        return {key: {**scores, **({schema.TEXT: self.texts[key]} if key in self.texts else {})}
                 for key, scores in self.summary.per_item.items()}
 
     def to_attrs(self) -> dict[str, Any]:
-        """The scores part of a trial's user_attrs (docs/trial-schema.md)."""
-        attrs: dict[str, Any] = {name: float(getattr(self.summary, name)) for name in _SCORE_FIELDS}
-        attrs.update(per_video=self.per_video, per_expression=self.per_expression,
-                     frames=self.frames, cache_key=self.cache_key, expressions=self.expressions,
-                     no_anchor_expressions=self.no_anchor_expressions,
-                     no_proposal_frames=self.no_proposal_frames)
-        return attrs
+        """The scores part of a trial's user_attrs (:func:`lcrp_core.schema.result_attrs`)."""
+        return schema.result_attrs(
+            scores={name: getattr(self.summary, name) for name in schema.SCORES},
+            per_video=self.per_video, per_expression=self.per_expression, frames=self.frames,
+            cache_key=self.cache_key, expressions=self.expressions,
+            no_anchor_expressions=self.no_anchor_expressions,
+            no_proposal_frames=self.no_proposal_frames)
 
 
 @dataclass
@@ -111,24 +110,31 @@ class EvalContext:
              backend: str = "classical", backend_config: Mapping[str, Any] | None = None,
              protocol: str = "per-expression", cache_dir: str | Path | None = "cache",
              device: str = "cpu", random_init: bool = False,
-             videos: Sequence[str] | None = None) -> EvalContext:
+             videos: Sequence[str] | None = None,
+             wrap_backend: Callable[[Backend], Backend] | None = None) -> EvalContext:
+        """``wrap_backend`` replaces the created backend by a wrapper of it (a report's
+        cache-only stand-in)."""
         ds = load_dataset(dataset, root, split, videos=videos)
-        return cls(ds, create_backend(backend, backend_config, device=device, random_init=random_init),
+        be = create_backend(backend, backend_config, device=device, random_init=random_init)
+        return cls(ds, wrap_backend(be) if wrap_backend is not None else be,
                    CacheStore(cache_dir) if cache_dir is not None else None, protocol)
 
     @classmethod
     def from_spec(cls, spec: Any, *, videos: Sequence[str] | None = None,
                   root: str | Path | None = None, cache_dir: str | Path | None = None,
-                  device: str = "cpu") -> EvalContext:
+                  device: str = "cpu",
+                  wrap_backend: Callable[[Backend], Backend] | None = None) -> EvalContext:
         """The context a sweep's trials are evaluated in, from its spec (a
         :class:`lcrp_core.sweep.spec.SweepSpec`: dataset, backend, protocol, cache folder).
-        ``videos``, ``root`` and ``cache_dir`` replace the spec's."""
+        ``videos``, ``root`` and ``cache_dir`` replace the spec's; ``wrap_backend`` as in
+        :meth:`open`."""
         ds, be = spec.dataset, spec.backend
         return cls.open(dataset=ds.kind, root=root if root is not None else ds.root, split=ds.split,
                         backend=be.name, backend_config=be.config, protocol=spec.protocol,
                         cache_dir=cache_dir if cache_dir is not None else spec.cache_dir,
                         device=device, random_init=be.random_init,
-                        videos=videos if videos is not None else ds.videos)
+                        videos=videos if videos is not None else ds.videos,
+                        wrap_backend=wrap_backend)
 
     def features(self, video) -> VideoFeatures:
         return VideoFeatures(video, self.backend, self.store, self.scope, self.counters, self.memo)
@@ -148,7 +154,8 @@ class EvalContext:
             texts.update({f"{video.name}/{exp_id}": e.text for exp_id, e in video.expressions.items()})
             frames += len(video) * len(video.expressions)
             if on_video is not None:
-                on_video(step, video.name, self.evaluator.summarize([score]).per_video[video.name]["JF"])
+                jf = self.evaluator.summarize([score]).per_video[video.name][schema.JF]
+                on_video(step, video.name, jf)
         return EvalResult(self.evaluator.summarize(scores), frames, time.perf_counter() - start,
                           self.counters - before, self.scope.features, params, texts,
                           misses["expressions"], misses["no_anchor"], misses["no_proposal"])

@@ -29,6 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from lcrp_core import schema
 from lcrp_core.backends.base import config_hash
 from lcrp_core.cache.extract import run_on_devices
 from lcrp_core.data import load_dataset
@@ -217,7 +218,7 @@ def record_scores(out: str | Path, summary: Summary, check: Mapping[str, Any] | 
     """Add the scores (0–100) and the result of the comparison with the trial to predict.json."""
     path = Path(out) / PREDICT_JSON
     meta = read_json(path)
-    meta["scores"] = {"J": summary.J, "F": summary.F, "JF": summary.JF}
+    meta["scores"] = {name: getattr(summary, name) for name in schema.ITEM_SCORES}
     if check is not None:
         meta["trial_check"] = dict(check)
     write_json_atomic(path, meta, indent=1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from lcrp_core import schema
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES
 from lcrp_core.report import significance as sig
 from lcrp_core.report.cells import (
@@ -76,8 +77,8 @@ def study_warnings(study: Loaded) -> list[str]:
 
 def spec_base(user_attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     """The base parameters a sweep spec names (``lcrp_spec.base``, a preset name allowed)."""
-    spec = user_attrs.get("lcrp_spec")
-    base = spec.get("base") if isinstance(spec, Mapping) else None
+    spec = schema.study_spec(user_attrs)
+    base = spec.get("base") if spec is not None else None
     if not isinstance(base, Mapping):
         return None
     params = dict(PRESETS[base["preset"]].to_short()) if base.get("preset") in PRESETS else {}
@@ -102,8 +103,8 @@ def caption(study: Loaded, items: Mapping[str, Any]) -> str:
     """Dataset, protocol, base configuration and videos/expressions of a study's panel; empty for
     studies without a sweep spec's dataset (reference imports, foreign studies)."""
     assert study.data is not None
-    spec = study.data.user_attrs.get("lcrp_spec")
-    dataset = spec.get("dataset") if isinstance(spec, Mapping) else None
+    spec = schema.study_spec(study.data.user_attrs)
+    dataset = spec.get("dataset") if spec is not None else None
     if not isinstance(dataset, Mapping):
         return ""
     parts = [f"{study.name}: {dataset.get('kind', '?')}"
@@ -163,7 +164,7 @@ def panel_stats(rows: Sequence[Row], *, reference: int | None, options: Options)
             return out, p
         for i in complete:
             if i != against:
-                out[i] = sig.paired(items[i], items[against], "JF", with_ci=with_ci, **kw)
+                out[i] = sig.paired(items[i], items[against], schema.JF, with_ci=with_ci, **kw)
         tested = [i for i, r in enumerate(out) if r is not None]
         for i, q in zip(tested, sig.holm([out[i].p for i in tested]), strict=True):
             p[i] = q
@@ -191,7 +192,7 @@ def _signed(value: float) -> str:
 
 def _score_cell(row: Row, metric: str, stats: PanelStats | None, i: int, *, std: bool,
                 dagger: bool) -> str:
-    mean, sd = (row.mean, row.std) if metric == "JF" else row.attr_stats(metric)
+    mean, sd = (row.mean, row.std) if metric == schema.JF else row.attr_stats(metric)
     text = format_score(mean, sd if std else None)
     intervals = stats.ci[i] if stats is not None else None
     if mean is not None and intervals is not None:
@@ -273,7 +274,7 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
     cells = []
     for i, r in enumerate(rows):
         cell = [format_param(n, r.params.get(n), digits=digits) for n in names]
-        cell += [_score_cell(r, m, stats, i, std=std, dagger=m == "JF" and i in tied) for m in scores]
+        cell += [_score_cell(r, m, stats, i, std=std, dagger=m == schema.JF and i in tied) for m in scores]
         if options.paired:
             d = stats.delta[i] if stats is not None else None
             p = stats.p_ref[i] if stats is not None else None
@@ -330,8 +331,8 @@ def resource_row(spec: ResourceRow, study: Loaded | None, *, std: bool) -> tuple
             warnings.append(f"study '{study.name}' has no complete trial{what} for the resource "
                             f"row {spec.method!r}.")
         else:
-            measured["inference_memory"] = _gib(row.attr_stats("peak_gpu_mb"), std=std)
-            fps, fps_sd = row.attr_stats("fps")
+            measured["inference_memory"] = _gib(row.attr_stats(schema.PEAK_GPU_MB), std=std)
+            fps, fps_sd = row.attr_stats(schema.FPS)
             measured["fps"] = format_score(fps, fps_sd if std else None)
     values = [getattr(spec, k) if getattr(spec, k) is not None else measured[k] if spec.study else DASH
               for k in ("learnable_params", "training_memory", "inference_memory", "fps")]

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lcrp_core import schema
 from lcrp_core.report.blocks import Loaded, full_params, spec_base, study_warnings, table_block
 from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.qualitative import Strip
 from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
-from lcrp_core.report.study import MissingStudy, load_study
+from lcrp_core.report.study import MissingStudy, read_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
 
@@ -48,7 +49,7 @@ def load_studies(names: Sequence[str], *, storage: str | None,
     out = {}
     for name in names:
         try:
-            out[name] = Loaded(name, load_study(name, storage=storage, studies_dir=studies_dir))
+            out[name] = Loaded(name, read_study(name, storage=storage, studies_dir=studies_dir))
         except MissingStudy as exc:  # "NAME: study not found in ..." → "not found in ..."
             out[name] = Loaded(name, None, problem=str(exc).removeprefix(f"{name}: study "))
     return out
@@ -144,7 +145,7 @@ def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
             items = row.items()
             if not items:
                 return None
-            ci = sig.item_ci(items, "JF", seed=options.seed, n_resamples=options.n_resamples)
+            ci = sig.item_ci(items, schema.JF, seed=options.seed, n_resamples=options.n_resamples)
             shift = row.mean - ci.value  # centre the interval on the printed mean over repeats
             out[key] = (ci.low + shift, ci.high + shift)
     return out or None

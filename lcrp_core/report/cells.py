@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lcrp_core import schema
 from lcrp_core.report.fmt import display_value, order_names, param_key, params_match
 from lcrp_core.report.study import StudyData
 
@@ -58,25 +59,24 @@ class Row:
         """Per-video J&F averaged over the row's trials (``per_video`` user_attr)."""
         sums: dict[str, list[float]] = {}
         for t in self.trials:
-            for video, scores in (t.user_attrs.get("per_video") or {}).items():
-                if isinstance(scores, Mapping) and isinstance(scores.get("JF"), (int, float)):
-                    sums.setdefault(video, []).append(float(scores["JF"]))
+            for video, scores in schema.per_video(t.user_attrs).items():
+                if isinstance(scores, Mapping) and isinstance(scores.get(schema.JF), (int, float)):
+                    sums.setdefault(video, []).append(float(scores[schema.JF]))
         return {video: statistics.fmean(v) for video, v in sums.items()}
 
     def items(self) -> dict[str, dict[str, float]]:
         """Per-item J, F, J&F averaged over the row's trials: ``per_expression`` scores where the
         trials stored them (keys ``<video>/<exp>``), else ``per_video`` (keys ``<video>``); an
         item counts only when every trial of the row scored it."""
-        per_trial = [t.user_attrs.get("per_expression") or t.user_attrs.get("per_video") or {}
-                     for t in self.trials]
+        per_trial = [schema.items(t.user_attrs) for t in self.trials]
         if not per_trial or not all(isinstance(p, Mapping) and p for p in per_trial):
             return {}
         out = {}
         for key in per_trial[0]:
             scores = [p.get(key) for p in per_trial]
             if all(isinstance(s, Mapping) and all(isinstance(s.get(m), (int, float)) for m in
-                                                  ("J", "F", "JF")) for s in scores):
-                out[key] = {m: statistics.fmean(float(s[m]) for s in scores) for m in ("J", "F", "JF")}
+                                                  schema.ITEM_SCORES) for s in scores):
+                out[key] = {m: statistics.fmean(float(s[m]) for s in scores) for m in schema.ITEM_SCORES}
         return out
 
 
@@ -100,8 +100,7 @@ class StudyRows:
 
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:
     """Every pipeline parameter of a trial: ``lcrp_params`` overlaid with the trial's params."""
-    base = trial.user_attrs.get("lcrp_params")
-    merged = dict(base) if isinstance(base, Mapping) else {}
+    merged = schema.run_params(trial.user_attrs)
     merged.update(trial.params)
     return merged
 
@@ -154,7 +153,7 @@ def study_rows(study: StudyData) -> StudyRows:
 def _slot_of(trial: FrozenTrial, slots: Mapping[tuple[str, int], Any],
              slots_of_cell: Mapping[str, list[tuple[str, int]]]) -> tuple[str, int] | None:
     repeat = int(trial.params.get("repeat", 0) or 0)
-    cell = trial.user_attrs.get("lcrp_cell")
+    cell = schema.cell(trial.user_attrs)
     if cell is not None:
         if (str(cell), repeat) in slots:
             return (str(cell), repeat)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lcrp_core import schema
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.pipeline.params import Params
 from lcrp_core.report.fmt import (
@@ -29,8 +30,8 @@ from lcrp_core.report.fmt import (
 from lcrp_core.report.study import (
     STATES,
     StudyData,
-    load_study,
     quiet_optuna,
+    read_study,
     storage_exists,
     study_names,
 )
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 SORT_KEYS = ("number", "jf", "j", "f", "time")
+#: the user_attr each ``--sort`` key other than number and jf (the trial's value) sorts by
+_SORT_ATTRS = {"j": schema.J, "f": schema.F, "time": schema.WALL_TIME_S}
 
 # ---------------------------------------------------------------- db studies
 
@@ -68,14 +71,10 @@ def studies_table(studies: Sequence[StudyData]) -> Table:
 
 def _shown_params(trial: FrozenTrial) -> dict[str, Any]:
     return {k: v for k, v in trial.params.items() if k != "repeat"} or \
-        dict(trial.user_attrs.get("lcrp_params") or {})
+        schema.run_params(trial.user_attrs)
 
 
 # ---------------------------------------------------------------- db trials
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
 
 def select_trials(study: StudyData, *, sort: str = "number",
                   states: Iterable[str] | None = None) -> list[FrozenTrial]:
@@ -93,8 +92,8 @@ def select_trials(study: StudyData, *, sort: str = "number",
 
     def score(t: FrozenTrial) -> float | None:
         if sort == "jf":
-            return _num(t.value)
-        return _num(t.user_attrs.get({"j": "J", "f": "F", "time": "wall_time_s"}[sort]))
+            return schema.as_number(t.value)
+        return schema.number(t.user_attrs, _SORT_ATTRS[sort])
 
     return sorted(trials, key=lambda t: (score(t) is None, -(score(t) or 0.0), t.number))
 
@@ -105,17 +104,17 @@ def trials_table(study: StudyData, trials: Sequence[FrozenTrial]) -> Table:
     rows = []
     for t in trials:
         attrs = t.user_attrs
-        wall = _num(attrs.get("wall_time_s"))
+        wall = schema.number(attrs, schema.WALL_TIME_S)
         rows.append((
-            str(t.number), t.state.name, str(attrs.get("lcrp_cell", DASH)),
+            str(t.number), t.state.name, str(attrs.get(schema.CELL, DASH)),
             *(format_param(n, t.params.get(n)) for n in names),
-            format_score(_num(attrs.get("J"))), format_score(_num(attrs.get("F"))),
-            format_score(_num(t.value)), f"{wall:.1f}" if wall is not None else DASH,
-            format_score(_num(attrs.get("fps"))), str(attrs.get("device") or DASH),
-            _one_line(attrs.get("error", "")),
+            format_score(schema.number(attrs, schema.J)), format_score(schema.number(attrs, schema.F)),
+            format_score(schema.as_number(t.value)), f"{wall:.1f}" if wall is not None else DASH,
+            format_score(schema.number(attrs, schema.FPS)), str(attrs.get(schema.DEVICE) or DASH),
+            _one_line(schema.error(attrs) or ""),
         ))
     headers = (*(Header.plain(h) for h in ("#", "state", "cell")), *(header(n) for n in names),
-               *(header(n) for n in ("J", "F", "JF")),
+               *(header(n) for n in schema.ITEM_SCORES),
                *(Header.plain(h) for h in ("time s", "fps", "device", "error")))
     align = ("r", "l", "l", *("r",) * len(names), "r", "r", "r", "r", "r", "l", "l")
     return Table(headers=headers, rows=tuple(rows), align=align)
@@ -128,14 +127,10 @@ def _one_line(text: Any, width: int = 60) -> str:
 
 # ---------------------------------------------------------------- db show
 
-_SCORES = ("J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay")
-_SCORE_LABELS = {label(k) for k in _SCORES}
-_RESOURCES = ("wall_time_s", "frames", "fps", "peak_rss_mb", "peak_gpu_mb", "device", "host", "pid")
-_PROVENANCE = ("cache_key", "code_version", "attempt", "reference", "source")
-#: what a trial records of the backend finding nothing (pipeline.evaluation.EvalResult)
-_MISSES = ("expressions", "no_anchor_expressions", "no_proposal_frames")
-_SHOWN = {"lcrp_cell", "lcrp_params", "per_video", "per_expression", "package_versions", "error",
-          *_SCORES, *_RESOURCES, *_PROVENANCE, *_MISSES}
+_SCORE_LABELS = {label(k) for k in schema.SCORES}
+_SHOWN = {schema.CELL, schema.PARAMS, schema.PER_VIDEO, schema.PER_EXPRESSION,
+          schema.PACKAGE_VERSIONS, schema.ERROR, *schema.SCORES, *schema.RESOURCES,
+          *schema.PROVENANCE, *schema.MISSES}
 
 
 def _value(name: str, value: Any) -> str:
@@ -160,15 +155,15 @@ def _pairs(title: str, items: Iterable[tuple[str, Any]]) -> list[str]:
     return [f"{title}:", *(f"  {k.ljust(width)}  {_value(k, v)}" for k, v in items), ""]
 
 
-def _scores_table(title: str, scores: Any) -> list[str]:
-    if not isinstance(scores, Mapping) or not scores:
+def _scores_table(title: str, scores: Mapping[str, Any]) -> list[str]:
+    if not scores:
         return []
-    texts = any(isinstance(s, Mapping) and s.get("text") for s in scores.values())
-    rows = tuple((str(key), *(format_score(_num(s.get(m)) if isinstance(s, Mapping) else None)
-                              for m in ("J", "F", "JF")),
-                  *((_one_line(s.get("text") or DASH if isinstance(s, Mapping) else DASH),) if texts else ()))
+    texts = any(isinstance(s, Mapping) and s.get(schema.TEXT) for s in scores.values())
+    rows = tuple((str(key), *(format_score(schema.item_score(s, m)) for m in schema.ITEM_SCORES),
+                  *((_one_line(s.get(schema.TEXT) or DASH if isinstance(s, Mapping) else DASH),)
+                    if texts else ()))
                  for key, s in sorted(scores.items()))
-    table = Table(headers=(Header.plain(title), header("J"), header("F"), header("JF"),
+    table = Table(headers=(Header.plain(title), *(header(m) for m in schema.ITEM_SCORES),
                            *((Header.plain("text"),) if texts else ())), rows=rows,
                   align=("l", "r", "r", "r", *(("l",) if texts else ())))
     return [f"{title} ({len(rows)}):", *("  " + line for line in to_text(table).splitlines()), ""]
@@ -180,26 +175,28 @@ def trial_text(study: StudyData, number: int) -> str:
     t = study.trial(number)
     a = t.user_attrs
     head = [f"study {study.name}  trial {t.number}  {t.state.name}"
-            + (f"  cell {a['lcrp_cell']}" if "lcrp_cell" in a else "")
+            + (f"  cell {a[schema.CELL]}" if schema.CELL in a else "")
             + (f"  J&F {format_score(t.value, decimals=2)}" if t.value is not None else ""), ""]
     timing = [("started", t.datetime_start), ("completed", t.datetime_complete),
               ("duration_s", t.duration.total_seconds() if t.duration else None)]
-    lines = head + _pairs("Error", [("error", a["error"])] if "error" in a else [])
+    lines = head + _pairs("Error", [(schema.ERROR, a[schema.ERROR])] if schema.ERROR in a else [])
     lines += _pairs("Params (swept)", ((k, t.params[k]) for k in order_names(t.params)))
-    full = a.get("lcrp_params") if isinstance(a.get("lcrp_params"), Mapping) else {}
+    full = schema.run_params(a)
     lines += _pairs("Params (complete run)", ((k, full[k]) for k in order_names(full)))
-    lines += _pairs("Scores", ((label(k), a[k]) for k in _SCORES if k in a))
-    lines += _scores_table("video", a.get("per_video"))
-    lines += _scores_table("expression", a.get("per_expression"))
-    lines += _pairs("Resources", ((k, a[k]) for k in _RESOURCES if k in a))
-    lines += _pairs("Failure modes", ((k, a[k]) for k in _MISSES if k in a))
-    if a.get("expressions") and (a.get("no_anchor_expressions") or 0) > a["expressions"] / 2:
-        lines += [f"WARNING: {a['no_anchor_expressions']} of {a['expressions']} expressions had no "
-                  f"anchor (no proposal on any of Locate's frames): their masks are empty", ""]
+    lines += _pairs("Scores", ((label(k), a[k]) for k in schema.SCORES if k in a))
+    lines += _scores_table("video", schema.per_video(a))
+    lines += _scores_table("expression", schema.per_expression(a))
+    lines += _pairs("Resources", ((k, a[k]) for k in schema.RESOURCES if k in a))
+    lines += _pairs("Failure modes", ((k, a[k]) for k in schema.MISSES if k in a))
+    expressions, no_anchor, _ = schema.misses(a)
+    if schema.mostly_unanchored(expressions, no_anchor):
+        lines += [f"WARNING: {a[schema.NO_ANCHOR_EXPRESSIONS]} of {a[schema.EXPRESSIONS]} "
+                  f"expressions had no anchor (no proposal on any of Locate's frames): their masks "
+                  f"are empty", ""]
     lines += _pairs("Timing", ((k, str(v) if v is not None and k != "duration_s" else v)
                                for k, v in timing))
-    lines += _pairs("Provenance", ((k, a[k]) for k in _PROVENANCE if k in a))
-    versions = a.get("package_versions")
+    lines += _pairs("Provenance", ((k, a[k]) for k in schema.PROVENANCE if k in a))
+    versions = a.get(schema.PACKAGE_VERSIONS)
     if isinstance(versions, Mapping):
         lines += _pairs("Package versions", sorted((str(k), str(v)) for k, v in versions.items()))
     lines += _pairs("Other attributes", sorted((k, v) for k, v in a.items() if k not in _SHOWN))
@@ -244,7 +241,7 @@ def export_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
     return [*BASE_COLUMNS, *params, *attrs], records
 
 
-LONG_COLUMNS = ("study", "number", "cell", "video", "item", "expression", "text", "J", "F", "JF")
+LONG_COLUMNS = ("study", "number", "cell", "video", "item", "expression", "text", *schema.ITEM_SCORES)
 
 
 def long_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
@@ -258,18 +255,18 @@ def long_records(study: StudyData) -> tuple[list[str], list[dict[str, Any]]]:
         if t.state.name != "COMPLETE":
             continue
         a = t.user_attrs
-        params = dict(a.get("lcrp_params") or {}) | dict(t.params)
-        per_item = a.get("per_expression") or a.get("per_video") or {}
+        params = schema.run_params(a) | dict(t.params)
+        per_item = schema.items(a)
         if not isinstance(per_item, Mapping):
             continue
         for key, scores in per_item.items():
             if not isinstance(scores, Mapping):
                 continue
             video, _, expression = str(key).partition("/")
-            rec = {"study": study.name, "number": t.number, "cell": a.get("lcrp_cell"),
+            rec = {"study": study.name, "number": t.number, "cell": schema.cell(a),
                    "video": video, "item": str(key), "expression": expression or None,
-                   "text": scores.get("text"),
-                   **{m: _num(scores.get(m)) for m in ("J", "F", "JF")}}
+                   "text": scores.get(schema.TEXT),
+                   **{m: schema.item_score(scores, m) for m in schema.ITEM_SCORES}}
             rec.update(params)
             records.append(rec)
     names = order_names({k for r in records for k in r} - set(LONG_COLUMNS))
@@ -315,8 +312,8 @@ def parquet_bytes(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) 
 
 # ---------------------------------------------------------------- db import
 
-REFERENCE_COLUMNS = ("N", "K", "H", "delta", "JF")
-OPTIONAL_COLUMNS = ("J", "F")
+REFERENCE_COLUMNS = ("N", "K", "H", "delta", schema.JF)
+OPTIONAL_COLUMNS = (schema.J, schema.F)
 
 
 def read_reference_csv(path: str | Path) -> list[dict[str, Any]]:
@@ -356,9 +353,9 @@ def read_reference_csv(path: str | Path) -> list[dict[str, Any]]:
             row["delta"] = parse_delta(raw["delta"])
         except ValueError as exc:
             raise fail("delta", str(exc)) from None
-        for col in ("JF", *OPTIONAL_COLUMNS):
+        for col in (schema.JF, *OPTIONAL_COLUMNS):
             text_value = raw.get(col, "")
-            if col != "JF" and not text_value:
+            if col != schema.JF and not text_value:
                 continue
             try:
                 value = float(text_value)
@@ -378,7 +375,7 @@ def read_reference_csv(path: str | Path) -> list[dict[str, Any]]:
         rows.append(row)
     if not rows:
         raise DataError("no data rows", path=path)
-    for col in ("JF", *OPTIONAL_COLUMNS):
+    for col in (schema.JF, *OPTIONAL_COLUMNS):
         values = [r[col] for r in rows if col in r]
         if values and max(values) <= 1:
             raise DataError(f"every {col} value is at most 1 (largest {max(values):g}): these look "
@@ -402,8 +399,8 @@ def import_reference(study_name: str, csv_path: str | Path, *, storage: str,
     rows = read_reference_csv(path)
     url = normalize_url(storage)
     if storage_exists(url) and study_name in study_names(url):
-        existing = load_study(study_name, storage=url)
-        if existing.kind != "reference":
+        existing = read_study(study_name, storage=url)
+        if existing.kind != schema.REFERENCE_KIND:
             raise ConfigError(f"study {study_name!r} holds a {existing.kind!r} sweep, not reference "
                               f"rows; import into another study name or storage", key=url)
         if not replace:
@@ -422,22 +419,19 @@ def import_reference(study_name: str, csv_path: str | Path, *, storage: str,
     with quiet_optuna():
         study = optuna.create_study(study_name=study_name, storage=backend, direction="maximize")
     try:
-        attrs = {
-            "lcrp_kind": "reference", "lcrp_cells": cells, "lcrp_source": source,
-            "lcrp_spec": {"reference": {"file": path.name, "source": source, "rows": len(rows)}},
-            "lcrp_spec_hash": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-        }
+        attrs = schema.study_attrs(
+            spec={"reference": {"file": path.name, "source": source, "rows": len(rows)}},
+            kind=schema.REFERENCE_KIND, cells=cells, source=source, numeric=False)
+        attrs[schema.SPEC_HASH] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         for key, value in attrs.items():
             study.set_user_attr(key, value)
         name_objective(study)
         for cell, row in zip(cells, rows, strict=True):
             params = Params.from_mapping(cell["params"]).to_short()
-            scores = {k: row[k] for k in ("J", "F", "JF") if k in row}
             study.add_trial(optuna.trial.create_trial(
-                params=dict(cell["params"]), distributions=dists, value=row["JF"],
-                user_attrs={"lcrp_cell": cell["cell"], "lcrp_params": params, **scores,
-                            "reference": True, "source": source, "code_version": code_version(),
-                            "attempt": 0},
+                params=dict(cell["params"]), distributions=dists, value=row[schema.JF],
+                user_attrs=schema.reference_attrs(cell=cell["cell"], params=params, scores=row,
+                                                  source=source, code_version=code_version()),
             ))
     except BaseException:
         optuna.delete_study(study_name=study_name, storage=backend)

@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lcrp_core import schema
 from lcrp_core.pipeline.delta import parse_delta as parse_delta  # δ's one rule, re-exported
 from lcrp_core.pipeline.delta import percent_text
 from lcrp_core.pipeline.params import SHORT_NAMES
@@ -19,7 +20,7 @@ DASH = "–"
 #: Canonical order of parameter names in tables, exports and plots.
 PARAM_ORDER: tuple[str, ...] = (*SHORT_NAMES, "repeat")
 #: Plain (Unicode) labels of parameters and scores; HTML and LaTeX forms live in tables.HEADERS.
-LABELS = {"delta": "δ", "lam": "λ", "JF": "J&F"}
+LABELS = {"delta": "δ", "lam": "λ", schema.JF: "J&F"}
 
 
 

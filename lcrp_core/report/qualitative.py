@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lcrp_core import schema
 from lcrp_core.errors import LcrpError
 from lcrp_core.report.fmt import format_params, format_score
 
@@ -90,31 +91,28 @@ def largest_differences(best: Mapping[str, Mapping[str, Any]], reference: Mappin
                         top: int) -> list[str]:
     """Item keys with the largest |Δ J&F| (ties: key order), at most ``top``."""
     keys = [k for k in best if k in reference]
-    return sorted(keys, key=lambda k: (-abs(float(best[k]["JF"]) - float(reference[k]["JF"])), k))[:top]
+    return sorted(keys, key=lambda k: (-abs(float(best[k][schema.JF]) - float(reference[k][schema.JF])),
+                                       k))[:top]
 
 
 def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: int,
                names: Sequence[str]) -> Strip:
     """Predictions of ``best`` and ``reference`` on their ``top`` most different items, from the
     cache (see the module doc). Raises CacheMiss / LcrpError when nothing can be shown."""
-    from lcrp_core.backends.base import create_backend
-    from lcrp_core.cache.store import CacheStore
-    from lcrp_core.data import load_dataset
     from lcrp_core.pipeline import EvalContext, Params
     from lcrp_core.pipeline.stages import run
     from lcrp_core.report.blocks import full_params
+    from lcrp_core.sweep.spec import parse_spec
 
     assert study.data is not None
-    spec = study.data.user_attrs.get("lcrp_spec")
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("dataset"), Mapping):
+    stored = schema.study_spec(study.data.user_attrs)
+    if stored is None or not isinstance(stored.get("dataset"), Mapping):
         raise LcrpError("the study has no sweep spec naming its dataset and cache")
-    ds, be = spec["dataset"], spec.get("backend") or {}
-    if not spec.get("cache_dir"):
+    if not stored.get("cache_dir"):
         raise LcrpError("the study's spec has no cache")
-    dataset = load_dataset(ds["kind"], ds["root"], ds.get("split"), videos=ds.get("videos"))
-    backend = CacheOnly(create_backend(be.get("name", "classical"), be.get("config") or {},
-                                       random_init=bool(be.get("random_init"))))
-    ctx = EvalContext(dataset, backend, CacheStore(spec["cache_dir"]), spec.get("protocol", "per-expression"))
+    spec = parse_spec(stored, source=f"study {study.name}", check_root=False)
+    ctx = EvalContext.from_spec(spec, wrap_backend=CacheOnly)
+    dataset = ctx.dataset
     best_items, ref_items = best.items(), reference.items()
     params = {"best": Params.from_mapping(full_params(best)),
               "reference": Params.from_mapping(full_params(reference))}
@@ -138,7 +136,7 @@ def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: in
             key=key, text=video.expressions[exp_id].text,
             frames=np.stack([video.frame(t) for t in ids]), frame_ids=ids, gt=gt,
             best=masks["best"][list(ids)], reference=masks["reference"][list(ids)],
-            best_jf=float(best_items[key]["JF"]), reference_jf=float(ref_items[key]["JF"])))
+            best_jf=float(best_items[key][schema.JF]), reference_jf=float(ref_items[key][schema.JF])))
     if not items:
         raise CacheMiss("; ".join(warnings) or "no item both rows scored")
     best_label, ref_label = (format_params({n: r.params.get(n) for n in names}) for r in (best, reference))

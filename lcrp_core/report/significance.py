@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lcrp_core import schema
+
 #: The score names an item carries (0–100).
-METRICS = ("JF", "J", "F")
+METRICS = (schema.JF, schema.J, schema.F)
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
 SEED = 0
@@ -96,7 +98,7 @@ def cluster_ci(sums: np.ndarray, counts: np.ndarray, *, seed: int = SEED,
     return Interval(value, value, value)
 
 
-def item_ci(items: Items, metric: str = "JF", **kw) -> Interval:
+def item_ci(items: Items, metric: str = schema.JF, **kw) -> Interval:
     """The dataset score (mean over items) of ``metric`` and its CI from a bootstrap over videos."""
     _, sums, counts = clusters(items, metric)
     return cluster_ci(sums, counts, **kw)
@@ -117,7 +119,7 @@ def paired_permutation_p(diff_sums: np.ndarray, *, seed: int = SEED,
     return float(min(1.0, res.pvalue))
 
 
-def paired(row: Items, reference: Items, metric: str = "JF", *, seed: int = SEED,
+def paired(row: Items, reference: Items, metric: str = schema.JF, *, seed: int = SEED,
            n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
            with_ci: bool = True) -> Paired | None:
     """Δ = score(row) − score(reference) over the items both have, its CI (bootstrap over

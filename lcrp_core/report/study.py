@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lcrp_core import schema
 from lcrp_core.errors import DataError
 from lcrp_core.sweep.storage import (
     STUDIES_DIR,
@@ -54,13 +55,17 @@ class StudyData:
     @property
     def kind(self) -> str:
         """``grid``, ``points``, ``tpe``, ``reference``, or ``unknown`` for a foreign study."""
-        return str(self.user_attrs.get("lcrp_kind", "unknown"))
+        return schema.study_kind(self.user_attrs)
 
     @property
     def cells(self) -> list[Mapping[str, Any]]:
         """The spec's cells in order (``lcrp_cells``); empty for TPE and foreign studies."""
-        cells = self.user_attrs.get("lcrp_cells") or []
-        return [c for c in cells if isinstance(c, Mapping) and isinstance(c.get("params"), Mapping)]
+        return schema.study_cells(self.user_attrs)
+
+    @property
+    def schema_version(self) -> int:
+        """The trial schema version the study was written with (1: before versions)."""
+        return schema.schema_version(self.user_attrs)
 
     def state_counts(self) -> dict[str, int]:
         """Trials per state name, every name in STATES present."""
@@ -124,7 +129,7 @@ def find_study(name: str, *, storage: str | None = None,
                        key=name)
 
 
-def load_study(name: str, *, storage: str | None = None,
+def read_study(name: str, *, storage: str | None = None,
                studies_dir: Path = STUDIES_DIR) -> StudyData:
     """Study ``name`` with all its trials (see find_study for where it is looked up)."""
     url = find_study(name, storage=storage, studies_dir=studies_dir)

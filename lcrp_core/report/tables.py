@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lcrp_core import schema
 from lcrp_core.report.fmt import label
 
 
@@ -36,9 +37,9 @@ HEADERS: dict[str, Header] = {
     "lam": Header("λ", "&lambda;", r"$\lambda$"),
     "w_text": Header("w_text", "<var>w</var><sub>text</sub>", r"$w_\mathrm{text}$"),
     "w_quality": Header("w_quality", "<var>w</var><sub>quality</sub>", r"$w_\mathrm{quality}$"),
-    "J": Header("J", "J", r"$\mathcal{J}$"),
-    "F": Header("F", "F", r"$\mathcal{F}$"),
-    "JF": Header("J&F", "J &amp; F", r"$\mathcal{J}\&\mathcal{F}$"),
+    schema.J: Header("J", "J", r"$\mathcal{J}$"),
+    schema.F: Header("F", "F", r"$\mathcal{F}$"),
+    schema.JF: Header("J&F", "J &amp; F", r"$\mathcal{J}\&\mathcal{F}$"),
 }
 
 

@@ -1,7 +1,7 @@
 """The sweep driver: YAML specs, Optuna studies as an exactly-once work queue, workers, status.
 
 - ``spec``: :func:`load_spec` / :func:`parse_spec` → :class:`SweepSpec` (docs/sweep-spec.md);
-- ``queue``: :func:`prepare_study` (create or resume) and :func:`load_sweep` → :class:`SweepQueue`
+- ``queue``: :func:`prepare_study` (create or resume) and :func:`open_queue` → :class:`SweepQueue`
   (pop, fail + re-queue, reap lost workers);
 - ``worker``: :func:`run_worker` (one EvalContext, trials until none waits);
 - ``driver``: :func:`run_sweep` / :func:`drive` (spawned worker processes per device slot,
@@ -19,7 +19,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
     "spec": ["SweepSpec", "load_spec", "parse_spec"],
-    "queue": ["SweepQueue", "load_sweep", "prepare_study"],
+    "queue": ["SweepQueue", "open_queue", "prepare_study"],
     "worker": ["run_worker"],
     "driver": ["drive", "run_sweep"],
     "status": ["StudyStatus", "format_status", "study_status"],

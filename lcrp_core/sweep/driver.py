@@ -30,8 +30,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from lcrp_core import schema
 from lcrp_core.errors import LcrpError, environment_error
-from lcrp_core.sweep.queue import SweepQueue, load_sweep, prepare_study
+from lcrp_core.sweep.queue import SweepQueue, open_queue, prepare_study
 from lcrp_core.sweep.signals import STOP_SIGNALS, Stop
 from lcrp_core.sweep.spec import SweepSpec
 from lcrp_core.sweep.status import StudyStatus, study_status
@@ -248,17 +249,18 @@ def _reap_stale(queue: SweepQueue, procs: Sequence[Any]) -> set[int]:
 
     alive = {p.pid: p for p in procs if p.is_alive()}
     host = socket.gethostname()
-    ours = {t._trial_id: t.user_attrs["pid"] for t in queue.trials(TrialState.RUNNING)
-            if t.user_attrs.get("host") == host and t.user_attrs.get("pid") in alive}
+    ours = {queue.trial_id(t): owner[1] for t in queue.trials(TrialState.RUNNING)
+            if (owner := schema.owner(t.user_attrs)) is not None and owner[0] == host
+            and owner[1] in alive}
     queue.reap()
     killed = set()
     for trial_id, pid in ours.items():
         trial = queue.storage.get_trial(trial_id)
         # a worker that fails its own trial records an error first; a stale heartbeat does not
-        if trial.state == TrialState.FAIL and "error" not in trial.user_attrs and alive[pid].is_alive():
+        if (trial.state == TrialState.FAIL and schema.error(trial.user_attrs) is None
+                and alive[pid].is_alive()):
             log.warning("the worker pid %d stopped beating while running trial %d (%s): killed; "
-                        "its cell was re-queued", pid, trial.number, trial.user_attrs.get("lcrp_cell")
-                        or trial.user_attrs.get("lcrp_slot"))
+                        "its cell was re-queued", pid, trial.number, schema.unit(trial.user_attrs))
             alive[pid].kill()
             killed.add(pid)
     return killed
@@ -296,7 +298,7 @@ def run_task(task: WorkerTask, on_event: Callable[[dict], None] | None, *,
     try:
         with storage_errors(task.storage):  # a database failure names the storage
             with stop.interruptible():
-                queue = load_sweep(task.study, task.storage)
+                queue = open_queue(task.study, task.storage)
             report = run_worker(queue, device=task.device, root=task.root,
                                 cache_dir=task.cache_dir, on_event=on_event, stop=stop)
     except LcrpError as exc:

@@ -1,7 +1,8 @@
 """A study as an exactly-once work queue on Optuna.
 
 Every unit of work is enqueued once when the study is created: each grid/points cell
-(``enqueue_trial`` with the cell's params and ``user_attrs`` ``lcrp_cell``/``attempt``), and for
+(``enqueue_trial`` with the cell's params and ``user_attrs`` ``lcrp_cell``/``attempt``,
+:func:`lcrp_core.schema.unit_attrs`), and for
 TPE ``n_trials`` empty slots (``lcrp_slot``; the sampler fills their params when a worker runs
 them). Workers only ever pop WAITING trials, never create new ones, so a study runs each cell
 once whatever the number of workers, and a TPE study runs exactly ``n_trials``.
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from lcrp_core import schema
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.spec import SweepSpec, parse_spec, study_identity
 from lcrp_core.sweep.storage import (
@@ -54,20 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lcrp.sweep")
 
-#: Study user_attrs keys (docs/trial-schema.md).
-SPEC_ATTR, HASH_ATTR, KIND_ATTR, CELLS_ATTR = "lcrp_spec", "lcrp_spec_hash", "lcrp_kind", "lcrp_cells"
-#: The dataset's fingerprint, and how grid/points trials record their params ("numeric": int and
-#: float distributions over the cells' range, so new values can be added; absent: categorical).
-DATASET_ATTR, PARAMS_ATTR = "lcrp_dataset", "lcrp_param_distributions"
-#: Trial user_attrs naming the unit of work: a grid/points cell, or a TPE slot.
-CELL_ATTR, SLOT_ATTR = "lcrp_cell", "lcrp_slot"
-#: System attr holding the start time of the worker process (tells a reused pid from its owner).
-PID_START_ATTR = "lcrp_pid_start"
-
-
 def unit_of(trial: FrozenTrial) -> str | None:
     """The cell (``c000``) or TPE slot (``t000``) a trial runs; None for a foreign trial."""
-    return trial.user_attrs.get(CELL_ATTR) or trial.user_attrs.get(SLOT_ATTR)
+    return schema.unit(trial.user_attrs)
 
 
 # --- opening a study ---------------------------------------------------------------------------
@@ -103,20 +94,18 @@ def prepare_study(spec: SweepSpec) -> SweepQueue:
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
                                     load_if_exists=True)
         attrs = study.user_attrs
-        if HASH_ATTR in attrs:
+        if schema.SPEC_HASH in attrs:
             spec = _resume(spec, study, attrs, fingerprint)
         elif study.get_trials(deepcopy=False):
             raise ConfigError(f"study {spec.study!r} in {spec.storage} exists and is not an lcrp "
                               f"sweep study", path=spec.source, key="study")
         else:
-            study.set_user_attr(SPEC_ATTR, spec.to_json())
-            study.set_user_attr(KIND_ATTR, spec.kind)
+            cells = None if spec.kind == "tpe" else [c.to_json() for c in spec.cells()]
+            for key, value in schema.study_attrs(spec=spec.to_json(), kind=spec.kind,
+                                                 dataset=fingerprint, cells=cells).items():
+                study.set_user_attr(key, value)
             name_objective(study)
-            study.set_user_attr(DATASET_ATTR, fingerprint)
-            study.set_user_attr(PARAMS_ATTR, "numeric")
-            if spec.kind != "tpe":
-                study.set_user_attr(CELLS_ATTR, [c.to_json() for c in spec.cells()])
-            study.set_user_attr(HASH_ATTR, spec.hash())  # last: marks the study as complete
+            study.set_user_attr(schema.SPEC_HASH, spec.hash())  # last: marks the study as complete
         by_unit: dict[str | None, list[FrozenTrial]] = {}
         for t in study.get_trials(deepcopy=False):
             by_unit.setdefault(unit_of(t), []).append(t)
@@ -174,23 +163,23 @@ def _resume(spec: SweepSpec, study: optuna.Study, attrs: Mapping[str, Any],
 
     from lcrp_core.sweep.fingerprint import fingerprint_diff
 
-    stored = attrs.get(SPEC_ATTR, {})
+    stored = attrs.get(schema.SPEC, {})
     where = f"study {spec.study!r} in {spec.storage}"
     if study_identity(stored) != study_identity(spec.to_json()):
         diff = spec_diff(study_identity(stored), study_identity(spec.to_json()))
         raise ConfigError(f"{where} was created from a different spec ({'; '.join(diff)}); use "
                           f"another study name or storage, or delete the study",
                           path=spec.source, key="study")
-    old_print = attrs.get(DATASET_ATTR)
+    old_print = attrs.get(schema.DATASET)
     if old_print is None:  # a study from before fingerprints: adopt this dataset's
-        study.set_user_attr(DATASET_ATTR, dict(fingerprint))
+        study.set_user_attr(schema.DATASET, dict(fingerprint))
     elif old_print.get("digest") != fingerprint["digest"]:
         raise ConfigError(f"the dataset at {spec.dataset.root} is not the one {where} was run on "
                           f"({fingerprint_diff(old_print, fingerprint)})", path=spec.source,
                           key="dataset.root")
     if spec.kind == "tpe":
         return spec
-    old = {_cell_key(c["params"], c["repeat"]): c for c in attrs.get(CELLS_ATTR, [])}
+    old = {_cell_key(c["params"], c["repeat"]): c for c in attrs.get(schema.CELLS, [])}
     new = {_cell_key(c.params.to_short(), c.repeat): c for c in spec.cells()}
     dropped = [c for key, c in old.items() if key not in new]
     if dropped:
@@ -211,16 +200,16 @@ def _resume(spec: SweepSpec, study: optuna.Study, attrs: Mapping[str, Any],
             raise ConfigError(f"adding values to the grid of {where} is not supported: their cells "
                               f"would renumber the finished ones; run them as a points study",
                               path=spec.source, key="grid")
-        if attrs.get(PARAMS_ATTR) != "numeric":
+        if not schema.numeric_params(attrs):
             raise ConfigError(f"{where} records its parameters as categorical (it was created by an "
                               f"older lcrp), so no values can be added; use another study name",
                               path=spec.source, key="points")
         first = sorted({spec.cells().index(c) // spec.repeats for c in added})
         grown = dict(stored, points=list(stored["points"]) + [dict(spec.points[i]) for i in first])
         running = parse_spec(grown, source=where, check_root=False)
-        study.set_user_attr(SPEC_ATTR, running.to_json())
-        study.set_user_attr(CELLS_ATTR, [c.to_json() for c in running.cells()])
-        study.set_user_attr(HASH_ATTR, running.hash())
+        study.set_user_attr(schema.SPEC, running.to_json())
+        study.set_user_attr(schema.CELLS, [c.to_json() for c in running.cells()])
+        study.set_user_attr(schema.SPEC_HASH, running.hash())
         log.info("study %s extended by %d cell(s): %s", spec.study, len(added),
                  ", ".join(c.cell for c in running.cells()[len(old):]))
     return replace(spec, grid=running.grid, points=running.points)
@@ -230,7 +219,7 @@ def _cell_key(params: Mapping[str, Any], repeat: int) -> str:
     return json.dumps([dict(params), repeat], sort_keys=True)
 
 
-def load_sweep(study_name: str, url: str) -> SweepQueue:
+def open_queue(study_name: str, url: str) -> SweepQueue:
     """An existing sweep study, with the resolved spec stored in it (for workers and status)."""
     import optuna
 
@@ -240,10 +229,10 @@ def load_sweep(study_name: str, url: str) -> SweepQueue:
     except KeyError as exc:
         raise ConfigError(f"no study {study_name!r} in this storage; start it with "
                           f"`lcrp sweep run SPEC`", path=url, key="study") from exc
-    if SPEC_ATTR not in attrs:
-        raise ConfigError(f"study {study_name!r} is not an lcrp sweep study (no {SPEC_ATTR})",
+    if schema.SPEC not in attrs:
+        raise ConfigError(f"study {study_name!r} is not an lcrp sweep study (no {schema.SPEC})",
                           path=url, key="study")
-    spec = parse_spec(attrs[SPEC_ATTR], source=f"study {study_name} in {url}", check_root=False)
+    spec = parse_spec(attrs[schema.SPEC], source=f"study {study_name} in {url}", check_root=False)
     spec = spec.with_storage(url)
     storage = _open_storage(spec)
     return SweepQueue(spec, optuna.load_study(study_name=study_name, storage=storage), storage)
@@ -272,8 +261,8 @@ def units(spec: SweepSpec) -> dict[str, dict[str, Any]]:
 def enqueue(spec: SweepSpec, study: optuna.Study, unit: str, params: Mapping[str, Any], *,
             attempt: int) -> None:
     """A WAITING trial for ``unit`` (a cell or a TPE slot) with fixed ``params``."""
-    key = SLOT_ATTR if spec.kind == "tpe" else CELL_ATTR
-    study.enqueue_trial(dict(params), user_attrs={key: unit, "attempt": attempt})
+    study.enqueue_trial(dict(params), user_attrs=schema.unit_attrs(unit, tpe=spec.kind == "tpe",
+                                                                   attempt=attempt))
 
 
 def requeue(spec: SweepSpec, study: optuna.Study, trial: FrozenTrial, *, counts: bool) -> bool:
@@ -283,7 +272,7 @@ def requeue(spec: SweepSpec, study: optuna.Study, trial: FrozenTrial, *, counts:
     todo = units(spec)
     if unit not in todo:
         return False
-    attempt = int(trial.user_attrs.get("attempt", 0)) + int(counts)
+    attempt = schema.attempt(trial.user_attrs) + int(counts)
     if attempt > spec.max_retries:
         log.warning("%s failed %d times: given up (max_retries %d)", unit, attempt, spec.max_retries)
         return False
@@ -379,34 +368,51 @@ class SweepQueue:
     def numeric_params(self) -> bool:
         """Whether grid/points trials record their params as int/float distributions (studies
         created since studies can grow) rather than categorical ones."""
-        return self.study.user_attrs.get(PARAMS_ATTR) == "numeric"
+        return schema.numeric_params(self.study.user_attrs)
 
     def trials(self, *states: Any) -> list[FrozenTrial]:
         """The study's trials (in number order), optionally only those in ``states``."""
         return self.study.get_trials(deepcopy=False, states=states or None)
 
+    @functools.cached_property
+    def study_id(self) -> int:
+        """The study's id in its storage (Optuna's public storage API; ``Study._study_id`` is
+        private)."""
+        return self.storage.get_study_id_from_name(self.study.study_name)
+
+    def trial_id(self, trial: FrozenTrial) -> int:
+        """The storage id of one of the study's trials (what the storage's trial methods take),
+        through the public storage API rather than the private ``FrozenTrial._trial_id``."""
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+
     def pop(self, *, device: str) -> int | None:
         """Take the first WAITING trial (RUNNING now, owned by this process); its id, or None
         when none waits. The owner (``host``, ``pid``, ``device``) is recorded under the same
-        lock, so a reaper never sees a popped trial without one."""
+        lock, so a reaper never sees a popped trial without one.
+
+        The WAITING → RUNNING step is the one of Optuna's private ``Study._pop_waiting_trial_id``,
+        written with public storage calls: Optuna's only public route to it, ``Study.ask``,
+        creates a new trial when none waits, which would break exactly-once."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         with queue_lock(self.spec):
             for trial in self.trials(TrialState.WAITING):
+                trial_id = self.trial_id(trial)
                 try:
-                    if not self.storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                    if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                         continue
                 except UpdateFinishedTrialError:
                     continue
                 me = ProcessId.current()
-                for key, value in (("host", me.host), ("pid", me.pid), ("device", device),
-                                   *_scheduler_attrs(device)):
-                    self.storage.set_trial_user_attr(trial._trial_id, key, value)
-                self.storage.set_trial_system_attr(trial._trial_id, PID_START_ATTR, me.start)
+                owner = schema.owner_attrs(host=me.host, pid=me.pid, device=device,
+                                           slurm_job=_slurm_job(), gpu=_gpu(device))
+                for key, value in owner.items():
+                    self.storage.set_trial_user_attr(trial_id, key, value)
+                self.storage.set_trial_system_attr(trial_id, schema.PID_START, me.start)
                 if getattr(self.storage, "heartbeat_interval", None):  # stale from now on if we die
-                    self.storage.record_heartbeat(trial._trial_id)
-                return trial._trial_id
+                    self.storage.record_heartbeat(trial_id)
+                return trial_id
         return None
 
     def fail(self, trial_id: int, error: str, *, counts: bool) -> bool:
@@ -417,7 +423,7 @@ class SweepQueue:
 
         with queue_lock(self.spec):
             try:
-                self.storage.set_trial_user_attr(trial_id, "error", " ".join(error.split())[:500])
+                self.storage.set_trial_user_attr(trial_id, schema.ERROR, schema.error_text(error))
                 if not self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                     return False
             except UpdateFinishedTrialError:
@@ -449,7 +455,7 @@ class SweepQueue:
                     why = f"lost: worker pid {owner.pid} on {owner.host} ended while running it"
                 else:
                     continue
-                if self.fail(trial._trial_id, why, counts=True):
+                if self.fail(self.trial_id(trial), why, counts=True):
                     log.warning("trial %d (%s) %s; failed and re-queued", trial.number,
                                 unit_of(trial), why)
                     reaped.append(trial.number)
@@ -462,18 +468,19 @@ class SweepQueue:
 
 # --- worker identity -----------------------------------------------------------------------------
 
-def _scheduler_attrs(device: str) -> list[tuple[str, str]]:
-    """``slurm_job`` (``<array id>_<index>`` or the job id) inside a SLURM job, and ``gpu`` (the
-    physical GPU index a ``cuda`` worker is pinned to, from CUDA_VISIBLE_DEVICES)."""
+def _slurm_job() -> str | None:
+    """The SLURM job this process runs in (``<array id>_<index>`` or the job id); None outside."""
     env = os.environ
-    out = []
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
-        out.append(("slurm_job", f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"))
-    elif env.get("SLURM_JOB_ID"):
-        out.append(("slurm_job", env["SLURM_JOB_ID"]))
-    if device.startswith("cuda") and env.get("CUDA_VISIBLE_DEVICES"):
-        out.append(("gpu", env["CUDA_VISIBLE_DEVICES"]))
-    return out
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID") or None
+
+
+def _gpu(device: str) -> str | None:
+    """The physical GPU index a ``cuda`` worker is pinned to (CUDA_VISIBLE_DEVICES); else None."""
+    if device.startswith("cuda"):
+        return os.environ.get("CUDA_VISIBLE_DEVICES") or None
+    return None
 
 
 class ProcessId:
@@ -488,10 +495,10 @@ class ProcessId:
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> ProcessId | None:
-        host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
-        if not isinstance(host, str) or not isinstance(pid, int):
+        owner = schema.owner(trial.user_attrs)
+        if owner is None:
             return None
-        return cls(host, pid, trial.system_attrs.get(PID_START_ATTR))
+        return cls(*owner, trial.system_attrs.get(schema.PID_START))
 
     def alive(self) -> bool:
         """Whether this process still runs (call on its own host only): it exists, is not a

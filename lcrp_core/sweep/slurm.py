@@ -187,7 +187,7 @@ class WorkerJob:
         """Run worker rounds (:func:`~lcrp_core.sweep.driver.drive`) on this job's slots until
         no trial of the study waits or runs anywhere: the last job standing also runs the
         cells that other jobs' stops re-queued."""
-        from lcrp_core.sweep.queue import load_sweep
+        from lcrp_core.sweep.queue import open_queue
 
         _log_to_stderr(self.log_level)
         previous = signal.getsignal(signal.SIGUSR2)  # submitit's: checkpoint and requeue
@@ -195,7 +195,7 @@ class WorkerJob:
         with stop.installed():
             try:
                 with stop.interruptible():
-                    queue = load_sweep(self.study, self.storage)
+                    queue = open_queue(self.study, self.storage)
                 result = drive(queue, slots=self.slots, root=self.root, cache_dir=self.cache_dir,
                                progress=False, stop=stop)
             except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from lcrp_core import schema
 from lcrp_core.sweep.queue import ProcessId, SweepQueue, unit_of, units
 
 
@@ -81,8 +82,8 @@ def study_status(queue: SweepQueue) -> StudyStatus:
         states = {t.state for t in trials}
         if TrialState.COMPLETE in states:
             status.done += 1
-            walls += [t.user_attrs["wall_time_s"] for t in trials
-                      if t.state == TrialState.COMPLETE and "wall_time_s" in t.user_attrs]
+            walls += [t.user_attrs[schema.WALL_TIME_S] for t in trials
+                      if t.state == TrialState.COMPLETE and schema.WALL_TIME_S in t.user_attrs]
         elif TrialState.PRUNED in states:
             status.pruned += 1
         elif TrialState.RUNNING in states:
@@ -90,26 +91,26 @@ def study_status(queue: SweepQueue) -> StudyStatus:
                 if t.state == TrialState.RUNNING:
                     owner = ProcessId.of(t)
                     status.running.append(RunningTrial(
-                        t.number, unit, t.user_attrs.get("host"), t.user_attrs.get("pid"),
-                        t.user_attrs.get("device"), t.datetime_start,
+                        t.number, unit, t.user_attrs.get(schema.HOST), t.user_attrs.get(schema.PID),
+                        t.user_attrs.get(schema.DEVICE), t.datetime_start,
                         owner.alive() if owner is not None and owner.host == host else None,
-                        t.user_attrs.get("slurm_job"), t.user_attrs.get("gpu")))
+                        t.user_attrs.get(schema.SLURM_JOB), t.user_attrs.get(schema.GPU)))
         elif TrialState.WAITING in states:
             status.waiting += 1
         elif trials:
             last = trials[-1]
-            status.failed[unit] = last.user_attrs.get("error", "lost (no heartbeat)")
+            status.failed[unit] = schema.error(last.user_attrs) or "lost (no heartbeat)"
         for t in trials[:-1] if trials else []:  # a failed trial followed by another attempt
             if t.state == TrialState.FAIL:
                 status.requeued += 1
-                status.interrupted += t.user_attrs.get("error") == "interrupted"
+                status.interrupted += schema.error(t.user_attrs) == schema.INTERRUPTED
     status.running.sort(key=lambda r: r.number)
     if walls:
         status.mean_wall_s = sum(walls) / len(walls)
     complete = queue.trials(TrialState.COMPLETE)
-    status.unanchored = [(t.number, t.user_attrs["no_anchor_expressions"],
-                          t.user_attrs.get("expressions", 0), t.user_attrs.get("no_proposal_frames", 0))
-                         for t in complete if t.user_attrs.get("no_anchor_expressions")]
+    status.unanchored = [(t.number, no_anchor, expressions, frames) for t in complete
+                         for expressions, no_anchor, frames in [schema.misses(t.user_attrs)]
+                         if no_anchor]
     if complete:
         best = max(complete, key=lambda t: t.value)
         status.best_value = best.value
@@ -167,7 +168,8 @@ def format_status(status: StudyStatus, *, now: dt.datetime | None = None) -> str
     for unit, error in status.failed.items():
         lines.append(f"  failed {unit}: {error}")
     for number, none, total, frames in status.unanchored:
-        flag = " — MORE THAN HALF: check weights and proposal thresholds" if none > total / 2 else ""
+        flag = (" — MORE THAN HALF: check weights and proposal thresholds"
+                if schema.mostly_unanchored(total, none) else "")
         lines.append(f"  trial {number}: {none} of {total} expressions without an anchor, "
                      f"{frames} sampled frames without a proposal{flag}")
     return "\n".join(lines)

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lcrp_core import schema
 from lcrp_core.devices import pin_device
 from lcrp_core.errors import ConfigError, LcrpError, environment_error
 from lcrp_core.pipeline.params import Params
-from lcrp_core.sweep.queue import CELL_ATTR, SweepQueue, unit_of
+from lcrp_core.sweep.queue import SweepQueue, unit_of
 from lcrp_core.sweep.signals import Stop
 from lcrp_core.sweep.spec import INT_PARAMS, SweepSpec
 
@@ -55,6 +56,19 @@ class WorkerReport:
     failed: int = 0
     interrupted: int = 0
     stopped_by: str = ""
+
+    def count(self, state: str) -> None:
+        """Count one trial that ended in ``state`` (an event's ``state``)."""
+        if state == "completed":
+            self.completed += 1
+        elif state == "pruned":
+            self.pruned += 1
+        elif state == "failed":
+            self.failed += 1
+        elif state == "interrupted":
+            self.interrupted += 1
+        else:
+            raise ValueError(f"unknown trial state {state!r}")
 
 
 class _Pruned(Exception):
@@ -101,11 +115,7 @@ def _run_worker(queue: SweepQueue, *, device: str, root: str | None, cache_dir: 
     _configure_pruner(queue)
     try:
         with stop.interruptible():  # loading models may take a while
-            ctx = EvalContext.open(dataset=spec.dataset.kind, root=spec.dataset.root,
-                                   split=spec.dataset.split, backend=spec.backend.name,
-                                   backend_config=spec.backend.config, protocol=spec.protocol,
-                                   cache_dir=cache_dir or spec.cache_dir, device=eval_device,
-                                   random_init=spec.backend.random_init, videos=spec.dataset.videos)
+            ctx = EvalContext.from_spec(spec, cache_dir=cache_dir or None, device=eval_device)
     except KeyboardInterrupt:
         report.stopped_by = stop.name or "SIGINT"
         return report
@@ -119,7 +129,7 @@ def _run_worker(queue: SweepQueue, *, device: str, root: str | None, cache_dir: 
                 event = run_trial(queue, ctx, trial_id, device=device, stop=stop)
             except UpdateFinishedTrialError:
                 event = _dropped(queue, trial_id)
-            setattr(report, event["state"], getattr(report, event["state"]) + 1)
+            report.count(event["state"])
             if on_event is not None:
                 on_event(event)
     finally:
@@ -137,7 +147,7 @@ def _dropped(queue: SweepQueue, trial_id: int) -> dict[str, Any]:
     frozen = queue.storage.get_trial(trial_id)
     log.warning("trial %d (%s) was failed by another process (%s) while this worker ran it: its "
                 "result is dropped, its cell was re-queued", frozen.number, unit_of(frozen),
-                frozen.user_attrs.get("error", "stale heartbeat"))
+                schema.error(frozen.user_attrs) or "stale heartbeat")
     return {"event": "trial", "number": frozen.number, "unit": unit_of(frozen), "value": None,
             "state": "failed", "seconds": 0.0}
 
@@ -164,12 +174,12 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
                                                    n_startup_trials=spec.tpe.n_startup_trials)
     trial = optuna.Trial(study, trial_id)
     try:
-        params = suggest(trial, spec, frozen.user_attrs.get(CELL_ATTR), numeric=queue.numeric_params)
+        params = suggest(trial, spec, schema.cell(frozen.user_attrs), numeric=queue.numeric_params)
     except ConfigError as exc:
         queue.fail(trial_id, str(exc), counts=True)
         return {**event, "state": "failed", "seconds": 0.0}
-    for key, value in (("lcrp_params", params.to_short()), ("code_version", code_version()),
-                       ("package_versions", package_versions())):
+    for key, value in schema.run_attrs(params=params.to_short(), code_version=code_version(),
+                                       package_versions=package_versions()).items():
         trial.set_user_attr(key, value)
 
     prune = spec.tpe is not None and spec.tpe.pruner != "none"
@@ -193,7 +203,7 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
             state = TrialState.PRUNED
             log.info("trial %d (%s): %s", frozen.number, unit, exc)
         except KeyboardInterrupt:
-            queue.fail(trial_id, "interrupted", counts=False)
+            queue.fail(trial_id, schema.INTERRUPTED, counts=False)
             log.warning("trial %d (%s) interrupted: failed and its cell re-queued", frozen.number,
                         unit)
             return {**event, "state": "interrupted", "seconds": usage.seconds}
@@ -208,10 +218,11 @@ def run_trial(queue: SweepQueue, ctx: EvalContext, trial_id: int, *, device: str
             queue.fail(trial_id, f"{type(exc).__name__}: {exc}", counts=True)
             return {**event, "state": "failed", "seconds": usage.seconds}
 
-    attrs = usage.attrs()
-    if result is not None:
-        attrs.update(result.to_attrs(), fps=result.frames / max(usage.seconds, 1e-9),
-                     cache_counters=result.counters.as_dict())
+    if result is None:  # pruned
+        attrs = usage.attrs()
+    else:
+        attrs = {**result.to_attrs(), **usage.attrs(fps=result.frames / max(usage.seconds, 1e-9),
+                                                    cache_counters=result.counters.as_dict())}
     try:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -240,7 +251,7 @@ def suggest(trial: optuna.Trial, spec: SweepSpec, cell: str | None, *,
     if spec.tpe is None:
         cells = {c.cell: c for c in spec.cells()}
         if cell not in cells:
-            raise ConfigError(f"trial has no known cell (got {cell!r})", key="lcrp_cell")
+            raise ConfigError(f"trial has no known cell (got {cell!r})", key=schema.CELL)
         choices, ranges = spec.choices(), spec.value_ranges()
         for name, value in cells[cell].trial_params.items():
             if not numeric:
@@ -290,10 +301,7 @@ class _Usage:
         self._torch: Any = None
 
     def __enter__(self) -> _Usage:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
-        except OSError:
-            pass
+        _reset_peak_rss()
         if self.device.startswith("cuda"):
             import torch
 
@@ -305,17 +313,33 @@ class _Usage:
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
 
-    def attrs(self) -> dict[str, Any]:
+    def attrs(self, **extra: Any) -> dict[str, Any]:
+        """The usage part of the trial's user_attrs; ``extra``: ``fps``, ``cache_counters``."""
         gpu = (self._torch.cuda.max_memory_allocated() / 2**20) if self._torch is not None else None
-        return {"wall_time_s": self.seconds, "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": gpu}
+        return schema.usage_attrs(wall_time_s=self.seconds, peak_rss_mb=_peak_rss_mb(),
+                                  peak_gpu_mb=gpu, **extra)
+
+
+#: Linux's per-process peak RSS (VmHWM) and its reset. psutil has no peak RSS on Linux
+#: (giampaolo/psutil#383; ``memory_info``/``memory_full_info`` hold the current RSS only) and no
+#: way to reset one, and polling its current RSS would miss short peaks; getrusage's ru_maxrss
+#: cannot be reset, so it would report the process's peak (model loading) for every trial.
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def _reset_peak_rss() -> None:
+    """Reset VmHWM to the current RSS (Linux); elsewhere nothing (the process peak is used)."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass
 
 
 def _peak_rss_mb() -> float:
-    """The kernel's high-water mark VmHWM (reset per trial in _Usage): psutil has no peak RSS on
-    Linux (giampaolo/psutil#383), and polling its current RSS would miss short peaks."""
+    """The peak RSS since :func:`_reset_peak_rss` (VmHWM, Linux); elsewhere the process's peak
+    from getrusage."""
     try:
-        status = Path("/proc/self/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+)\s+kB", status).group(1)) / 1024
+        return int(re.search(r"VmHWM:\s+(\d+)\s+kB", _STATUS.read_text()).group(1)) / 1024
     except (OSError, AttributeError):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
