@@ -3,6 +3,8 @@ the file, the key path and what was expected; nothing written), resolution and h
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,36 @@ def test_shipped_specs_validate(path):
     spec = load_spec(path, check_root=False)
     assert spec.study == path.stem
     assert spec.cells() or spec.tpe is not None
+
+
+#: study → (spec hash, sha256[:16] of the resolved spec's canonical JSON), computed before the
+#: validators moved to pydantic: a study's identity must never change under a refactoring.
+PINNED = {
+    "demo_davis_hd": ("9992a4013fcfdea1", "fe5b98ef4817b54a"),
+    "demo_davis_nk": ("fdd69373010963ad", "718f00deca9e252e"),
+    "demo_mevis_hd": ("a5c3d22f1b4ed61a", "d5fb888d43bdf08e"),
+    "demo_mevis_nk": ("6513a552591bc727", "d9413ced33fa945e"),
+    "demo_tpe": ("a041c1d508c70814", "0e828821f06a42fa"),
+    "mevis_hd": ("37ab0dfd5adce7dc", "9688b6094f56183a"),
+    "mevis_nk": ("ff49bda78c85c001", "b2690838dcf3f729"),
+    "refdavis17_hd": ("2a95313292bc3be0", "c01364cb4af8a5a2"),
+    "refdavis17_nk": ("f7ac59d43878e3b8", "2ee54c655d89dd74"),
+}
+
+
+def test_every_shipped_spec_is_pinned():
+    assert sorted(PINNED) == sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("study", sorted(PINNED))
+def test_spec_hash_and_resolved_spec_are_pinned(study):
+    spec = load_spec(SWEEPS / f"{study}.yaml", check_root=False)
+    resolved = spec.to_json()
+    canonical = json.dumps(resolved, sort_keys=True).encode()
+    assert (spec.hash(), hashlib.sha256(canonical).hexdigest()[:16]) == PINNED[study]
+    again = parse_spec(resolved, source=f"study {study}", check_root=False)
+    assert again.to_json() == resolved and again.hash() == spec.hash()
+    assert again.cells() == spec.cells()
 
 
 @pytest.mark.parametrize("study", sorted(SEED_TABLES))
