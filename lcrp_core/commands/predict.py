@@ -71,7 +71,7 @@ def _source(args):
     """(spec or None, params, provenance, trial or None) from --study / --spec / --preset."""
     from lcrp_core.errors import ConfigError, DataError
     from lcrp_core.pipeline.params import Params, preset
-    from lcrp_core.sweep.spec import load_spec, parse_spec
+    from lcrp_core.sweep.spec import load_sweep_spec, parse_sweep_spec
 
     if args.study is None and (args.trial is not None or args.best):
         raise ConfigError("--trial and --best choose a trial of --study", key="--trial")
@@ -79,7 +79,7 @@ def _source(args):
         raise ConfigError("--storage goes with --study", key="--storage")
     if args.study is None:
         if args.spec is not None:
-            spec = load_spec(args.spec, check_root=False)
+            spec = load_sweep_spec(args.spec, check_root=False)
             return spec, spec.base, {"spec": args.spec, "study": spec.study}, None
         return None, preset(args.preset), {"preset": args.preset}, None
     from lcrp_core.report.study import load_study
@@ -87,7 +87,7 @@ def _source(args):
     study = load_study(args.study, storage=args.storage)
     if "lcrp_spec" not in study.user_attrs:
         raise DataError(f"study {args.study!r} is not an lcrp sweep study (no lcrp_spec)", key=study.url)
-    spec = parse_spec(study.user_attrs["lcrp_spec"], source=f"study {args.study}", check_root=False)
+    spec = parse_sweep_spec(study.user_attrs["lcrp_spec"], source=f"study {args.study}", check_root=False)
     if args.trial is not None:
         trial = study.trial(args.trial)
         if trial.state.name != "COMPLETE":

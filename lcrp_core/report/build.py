@@ -19,7 +19,7 @@ from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.qualitative import Strip
-from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
+from lcrp_core.report.spec import Options, Plot, ReportSpec, load_report_spec
 from lcrp_core.report.study import MissingStudy, load_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
@@ -264,7 +264,7 @@ def build_report(spec_path: str | Path, *, out_dir: str | Path | None = None,
                  storage: str | None = None, studies_dir: Path = STUDIES_DIR) -> ReportResult:
     """Render the report spec at ``spec_path`` into ``out_dir`` (default: reports/<name>/ beside
     the spec). ``storage`` overrides the spec's storage for every study."""
-    spec = load_spec(spec_path)
+    spec = load_report_spec(spec_path)
     studies = load_studies(spec.studies, storage=storage or spec.storage, studies_dir=studies_dir)
     files, warnings = render_report(spec, studies, load_strips(spec, studies))
     target = Path(out_dir) if out_dir is not None else spec.path.parent / spec.name

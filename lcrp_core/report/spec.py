@@ -1,6 +1,6 @@
 """Report specifications (YAML in reports/): which studies feed which tables and plots.
 
-Every key is described in docs/report-spec.md. ``load_spec`` validates the whole file and raises
+Every key is described in docs/report-spec.md. ``load_report_spec`` validates the whole file and raises
 one ConfigError naming the file and the key path (``tables[1].panels[0].columns``).
 """
 
@@ -126,11 +126,11 @@ class ReportSpec:
         return list(dict.fromkeys(names))
 
 
-def load_spec(path: str | Path) -> ReportSpec:
+def load_report_spec(path: str | Path) -> ReportSpec:
     """Read and validate a report spec (YAML)."""
     path = Path(path)
     data = read_yaml(path, what="report spec")
-    return parse_spec(data, path=path)
+    return parse_report_spec(data, path=path)
 
 
 class _Reader:
@@ -211,7 +211,7 @@ def _join(key: str, sub: str) -> str:
     return f"{key}.{sub}" if key else sub
 
 
-def parse_spec(data: Any, *, path: Path) -> ReportSpec:
+def parse_report_spec(data: Any, *, path: Path) -> ReportSpec:
     """Validate a parsed YAML document (see the module doc)."""
     r = _Reader(path)
     if data is None:

@@ -1,6 +1,6 @@
 """Sweep specifications: one YAML file per study, validated fully before anything runs.
 
-``load_spec(path)`` reads and validates a spec; ``parse_spec(mapping, source=...)`` validates an
+``load_sweep_spec(path)`` reads and validates a spec; ``parse_sweep_spec(mapping, source=...)`` validates an
 already-loaded mapping (the resolved spec a worker reads back from its study). Every error is ONE
 :class:`~lcrp_core.errors.ConfigError` naming the file, the key path (``points[2].delta``) and what
 was expected. docs/sweep-spec.md lists every key, its type and default.
@@ -282,7 +282,7 @@ def _range_json(r: Range) -> dict[str, Any]:
     return out
 
 
-def load_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
+def load_sweep_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
     """Read and validate the YAML spec at ``path``.
 
     ``check_root=False`` skips the dataset-root check (to validate specs on a machine without the
@@ -290,10 +290,10 @@ def load_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
     """
     path = Path(path)
     data = read_yaml(path, what="sweep spec")
-    return parse_spec(data, source=str(path), check_root=check_root)
+    return parse_sweep_spec(data, source=str(path), check_root=check_root)
 
 
-def parse_spec(data: Any, *, source: str, check_root: bool = True) -> SweepSpec:
+def parse_sweep_spec(data: Any, *, source: str, check_root: bool = True) -> SweepSpec:
     """Validate a spec mapping; errors name ``source`` and the key path."""
     try:
         spec = _Parser(source).spec(data)
