@@ -14,9 +14,16 @@ A field says what it expects with :func:`expect` (an ``Annotated`` check); a mod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from lcrp_core.errors import ConfigError
@@ -34,6 +41,17 @@ EXPECTED = {
 _NO_GOT = object()
 
 
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(None, "expected a number", value)
+    return value
+
+
+#: An int or a float, kept as given (``22`` stays an int: resolved configs and their hashes keep
+#: the user's own values); ``True`` is not a number.
+Number = Annotated[float, PlainValidator(_number)]
+
+
 class Model(BaseModel):
     """A config section: strict types, no unknown keys, read-only once validated."""
 
@@ -47,6 +65,8 @@ class Model(BaseModel):
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
             allowed = [f.alias or name for name, f in cls.model_fields.items()]
+            if cls.model_config.get("validate_by_name"):
+                allowed += [name for name, f in cls.model_fields.items() if f.alias]
             for key in data:
                 if key not in allowed:
                     raise fail(key, f"unknown {cls.unknown_noun}; expected one of {allowed}")

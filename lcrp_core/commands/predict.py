@@ -144,7 +144,7 @@ def run(args) -> int:
         kind, root = args.dataset, args.root
         split, videos = args.split or DEFAULT_SPLITS[kind], None
         backend = args.backend or "classical"
-        backend_config = resolve_config("--backend-config", backend_class(backend).defaults,
+        backend_config = resolve_config("--backend-config", backend_class(backend).Config,
                                         load_backend_config(args.backend_config))
         random_init, protocol = args.random_init, DEFAULT_PROTOCOL.get(kind)
         cache_dir = args.cache_dir or "cache"

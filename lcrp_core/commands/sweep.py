@@ -128,7 +128,7 @@ def _with_backend_config(spec, path: str):
     from lcrp_core.backends.base import backend_class, load_backend_config, resolve_config
     from lcrp_core.sweep.spec import BackendSpec
 
-    config = resolve_config("--backend-config", backend_class(spec.backend.name).defaults,
+    config = resolve_config("--backend-config", backend_class(spec.backend.name).Config,
                             load_backend_config(path))
     return replace(spec, backend=BackendSpec(spec.backend.name, config, spec.backend.random_init,
                                              path))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ _TOP_KEYS = ("study", "description", "dataset", "backend", "protocol", "base", *
              "slurm")
 #: Parameters that take integers (N, K, H); the others take numbers.
 INT_PARAMS = {short for short, name in SHORT_NAMES.items()
-               if next(f for f in fields(Params) if f.name == name).type == "int"}
+              if Params.model_fields[name].annotation is int}
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -483,7 +483,7 @@ class _Parser:
             cls = backend_class(name)
         except ConfigError as exc:
             raise self.fail("backend.name", _message(exc)) from exc
-        return BackendSpec(name, resolve_config(where, cls.defaults, dict(config)), random_init,
+        return BackendSpec(name, resolve_config(where, cls.Config, dict(config)), random_init,
                            be.get("config_file"))
 
     def base(self, value: Any) -> tuple[str | None, Params]:
