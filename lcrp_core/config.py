@@ -13,7 +13,8 @@ A field says what it expects with :func:`expect` (an ``Annotated`` check); a mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -98,6 +99,32 @@ def checked(convert: Callable[[Any], Any]) -> AfterValidator:
         except (ConfigError, ValueError) as exc:
             raise fail(None, message_of(exc) if isinstance(exc, ConfigError) else str(exc)) from None
     return AfterValidator(check)
+
+
+def one_of(choices: Collection[Any]) -> AfterValidator:
+    """An ``Annotated`` check: the value is one of ``choices`` (listed in the message)."""
+    return expect(f"one of {list(choices)}", lambda v: v in choices)
+
+
+def at_least(minimum: float, what: str = "an integer") -> AfterValidator:
+    return expect(f"{what} >= {minimum}", lambda v: v >= minimum)
+
+
+@contextmanager
+def keyed(*prefix: str | int, at_value: bool = False) -> Iterator[None]:
+    """Inside a validator: a ConfigError raised by other validation code (a nested
+    :func:`validate`, ``Params.from_mapping``) is reported at ``prefix`` + its own key, below
+    the validator's path (at ``prefix`` alone when ``at_value``: the key is the value's path)."""
+    try:
+        yield
+    except ConfigError as exc:
+        key = prefix if at_value or not exc.key else (*prefix, exc.key)
+        raise fail(key, message_of(exc)) from None
+    except PydanticCustomError as exc:  # a fail() of a nested check
+        if exc.type != "lcrp":
+            raise
+        ctx = exc.context or {}
+        raise fail(prefix if at_value else (*prefix, *ctx["key"]), ctx["what"], ctx["got"]) from None
 
 
 def validate(model: type[M], data: Any, *, source: str | None, at: str = "",
