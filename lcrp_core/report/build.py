@@ -152,8 +152,6 @@ def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
 
 def _forest(plot: Plot, study: Loaded, options: Options):
     """(labels, Δ intervals, significant, reference label) for a forest plot, or None and why."""
-    from dataclasses import replace
-
     from lcrp_core.report.blocks import panel_stats, reference_row
 
     assert study.data is not None and study.rows is not None
@@ -163,7 +161,7 @@ def _forest(plot: Plot, study: Loaded, options: Options):
     if ref is None:
         return None, ("no reference row: no complete trial at " + format_params(selector)
                       if selector else "no reference row (plot key 'base') nor a base in the study's spec")
-    stats = panel_stats(rows, reference=ref, options=replace(options, paired=True))
+    stats = panel_stats(rows, reference=ref, options=options.model_copy(update={"paired": True}))
     if stats is None:
         return None, "no per-video scores in every complete row"
     names = swept_names(rows)
