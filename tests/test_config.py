@@ -3,6 +3,8 @@ and what was expected, with the value given."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -59,3 +61,32 @@ def test_a_section_is_named_under_its_own_path():
 def test_key_paths():
     assert key_path(["tables", 0, "panels", 1], ["columns", 0]) == "tables[0].panels[1].columns[0]"
     assert key_path(["dataset", "root"]) == "dataset.root" and key_path([]) == ""
+
+
+def _documented_words(doc: str) -> set[str]:
+    """The keys a doc names: every word of a backtick span (``{low, high}``, ``dataset.root``)
+    and every ``key:`` of its YAML examples."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / doc).read_text()
+    blocks = re.findall(r"```.*?```", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return ({w for span in re.findall(r"`([^`]+)`", text) for w in re.findall(r"\w+", span)}
+            | {k for block in blocks for k in re.findall(r"(\w+):", block)})
+
+
+@pytest.mark.parametrize("doc, models", [
+    ("sweep-spec.md", ["SpecFile", "DatasetSection", "BackendSection", "TpeSection", "Span",
+                       "Choices", "SlurmSettings"]),
+    ("report-spec.md", ["ReportFile", "Options", "Panel", "AblationTable", "ResourceTable",
+                        "ResourceRow", "Plot"]),
+])
+def test_every_spec_key_is_documented(doc, models):
+    import lcrp_core.report.spec
+    import lcrp_core.sweep.slurm
+    import lcrp_core.sweep.spec
+
+    modules = (lcrp_core.sweep.spec, lcrp_core.sweep.slurm, lcrp_core.report.spec)
+    words = _documented_words(doc)
+    for name in models:
+        model = next(getattr(m, name) for m in modules if hasattr(m, name))
+        missing = [f.alias or k for k, f in model.model_fields.items() if (f.alias or k) not in words]
+        assert not missing, f"{doc} does not document {name}'s keys {missing}"
