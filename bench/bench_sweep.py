@@ -30,7 +30,7 @@ from lcrp_core.devices import compact_devices, parse_devices, pin_device
 from lcrp_core.pipeline import EvalContext
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue
-from lcrp_core.sweep.spec import parse_spec
+from lcrp_core.sweep.spec import parse_sweep_spec
 
 #: The cells, in order: (N, K, H) around the lcrp-mevis base; ``--cells n`` takes the first n.
 CELLS = [{"N": n, "K": k, "H": h} for h, n, k in itertools.product((0, 3), (3, 5, 7, 10), (1, 3, 5))]
@@ -63,7 +63,7 @@ def _spec(args, root: Path, cache: Path, url: str, study: str, workers: int):
     if args.backend == "sam2-clip":
         backend.update(config=sam2_bench_config(args.model_size, args.clip, args.dtype),
                        random_init=True)
-    return parse_spec({"study": study, "dataset": {"kind": "mevis", "root": str(root), "split": "valid"},
+    return parse_sweep_spec({"study": study, "dataset": {"kind": "mevis", "root": str(root), "split": "valid"},
                        "backend": backend, "base": {"preset": "lcrp-mevis"},
                        "points": CELLS[:args.cells], "storage": url, "cache_dir": str(cache),
                        "devices": [f"{args.device}x{workers}"]}, source="bench")

@@ -23,7 +23,7 @@ from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import Params
 from lcrp_core.report.cells import Row, best_row, study_rows, trial_params
 from lcrp_core.report.study import StudyData, read_study
-from lcrp_core.sweep.spec import KINDS, SweepSpec, parse_spec
+from lcrp_core.sweep.spec import KINDS, SweepSpec, parse_sweep_spec
 from lcrp_core.sweep.storage import STUDIES_DIR
 
 if TYPE_CHECKING:
@@ -118,6 +118,6 @@ def open_study(name: str, storage: str | None = None, *,
     data = read_study(name, storage=storage, studies_dir=Path(studies_dir))
     spec = None
     if data.kind in KINDS:  # a sweep's study (not reference rows, not a foreign study)
-        spec = parse_spec(data.user_attrs.get(schema.SPEC), source=f"study {name} in {data.url}",
+        spec = parse_sweep_spec(data.user_attrs.get(schema.SPEC), source=f"study {name} in {data.url}",
                           check_root=False)
     return Study(data, spec)

@@ -200,7 +200,7 @@ def make_ytvos_dataset(root: Path, *, with_test_meta: bool = True) -> Fixture:
 
 # --- a backend that stops mid-trial (for the sweep's kill, interrupt and scancel tests) ---------
 
-from lcrp_core.backends.classical import ClassicalBackend  # noqa: E402
+from lcrp_core.backends.classical import ClassicalBackend, ClassicalConfig  # noqa: E402
 
 #: The backend name a sweep spec gives to use :class:`HaltingBackend`.
 HALTING_BACKEND = "tests.fixtures:HaltingBackend"
@@ -213,8 +213,10 @@ class HaltingBackend(ClassicalBackend):
     Give each test its own FIFO (its config is part of the cache scope, so the first trial
     proposes on a cold cache)."""
 
+    class Config(ClassicalConfig):
+        halt_fifo: str = ""
+
     name = "halting-classical"
-    defaults = {**ClassicalBackend.defaults, "halt_fifo": ""}
 
     def propose(self, video, t):
         fifo = self.config["halt_fifo"]

@@ -16,7 +16,7 @@ from lcrp_core.data.synth import generate
 from lcrp_core.errors import ConfigError
 from lcrp_core.report.study import MissingStudy
 from lcrp_core.sweep.driver import run_sweep
-from lcrp_core.sweep.spec import parse_spec
+from lcrp_core.sweep.spec import parse_sweep_spec
 from tests.helpers import cells_of, make_study, synth_spec, trial
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def swept(tmp_path_factory):
     bench = generate(tmp / "bench", split="valid", videos=3, seed=7, frames=8, size=(64, 96))
     url = f"sqlite:///{tmp / 'studies' / 'nb.db'}"
     (tmp / "studies").mkdir()
-    spec = parse_spec(synth_spec(bench, study="nb", storage=url, cache_dir=str(tmp / "cache"),
+    spec = parse_sweep_spec(synth_spec(bench, study="nb", storage=url, cache_dir=str(tmp / "cache"),
                                  points=POINTS), source="nb.yaml")
     result = run_sweep(spec, progress=False)
     assert result.status.done == len(POINTS)

@@ -8,8 +8,8 @@ import pytest
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline import EvalContext, Params
 from lcrp_core.pipeline.delta import parse_delta
-from lcrp_core.report.spec import parse_spec as parse_report
-from lcrp_core.sweep.spec import parse_spec
+from lcrp_core.report.spec import parse_report_spec
+from lcrp_core.sweep.spec import parse_sweep_spec
 from tests.fixtures import make_mevis_dataset
 
 SWEEP = {"study": "s", "dataset": {"kind": "mevis", "root": "/nowhere", "split": "valid_u"},
@@ -36,16 +36,16 @@ def test_a_bare_number_of_5_percent_or_more_is_refused_with_the_percent_form(val
 ])
 def test_sweep_specs_refuse_a_bare_percent(section, where):
     with pytest.raises(ConfigError) as err:
-        parse_spec({**SWEEP, **section}, source="s.yaml", check_root=False)
+        parse_sweep_spec({**SWEEP, **section}, source="s.yaml", check_root=False)
     assert str(err.value).startswith(f"s.yaml: {where}: 0.3 read as a fraction is 30%")
     assert "write '0.3%'" in str(err.value)
 
 
 def test_sweep_specs_accept_fractions_and_percent_strings_alike():
-    a = parse_spec({**SWEEP, "grid": {"delta": ["0.1%", 0.002]}}, source="a", check_root=False)
-    b = parse_spec({**SWEEP, "grid": {"delta": [0.001, "0.2%"]}}, source="b", check_root=False)
+    a = parse_sweep_spec({**SWEEP, "grid": {"delta": ["0.1%", 0.002]}}, source="a", check_root=False)
+    b = parse_sweep_spec({**SWEEP, "grid": {"delta": [0.001, "0.2%"]}}, source="b", check_root=False)
     assert a.grid == b.grid == {"delta": (0.001, 0.002)}
-    t = parse_spec({**SWEEP, "tpe": {"params": {"delta": {"low": "0.05%", "high": "0.5%", "log": True}},
+    t = parse_sweep_spec({**SWEEP, "tpe": {"params": {"delta": {"low": "0.05%", "high": "0.5%", "log": True}},
                                      "n_trials": 3}}, source="t", check_root=False)
     assert (t.tpe.params["delta"].low, t.tpe.params["delta"].high) == (0.0005, 0.005)
 
@@ -53,10 +53,10 @@ def test_sweep_specs_accept_fractions_and_percent_strings_alike():
 def test_report_selectors_follow_the_same_rule(tmp_path):
     spec = {"tables": [{"id": "t", "kind": "ablation",
                         "panels": [{"study": "s", "reference": {"delta": "0.3%"}}]}]}
-    assert parse_report(spec, path=tmp_path / "r.yaml").tables[0].panels[0].reference == {"delta": 0.003}
+    assert parse_report_spec(spec, path=tmp_path / "r.yaml").tables[0].panels[0].reference == {"delta": 0.003}
     spec["tables"][0]["panels"][0]["reference"] = {"delta": 0.3}
     with pytest.raises(ConfigError, match=r"tables\[0\]\.panels\[0\]\.reference\.delta: 0.3 read as"):
-        parse_report(spec, path=tmp_path / "r.yaml")
+        parse_report_spec(spec, path=tmp_path / "r.yaml")
 
 
 def test_trials_store_each_expression_text_with_its_scores(tmp_path):

@@ -37,7 +37,7 @@ from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.pipeline.stages import sample_frames
 from lcrp_core.report.study import load_storages, read_study
 from lcrp_core.sweep.queue import open_queue, prepare_study, requeue
-from lcrp_core.sweep.spec import load_spec
+from lcrp_core.sweep.spec import load_sweep_spec
 from lcrp_core.sweep.storage import JOURNAL_LOCK_GRACE_S, open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
 from tests.helpers import synth_spec
@@ -159,7 +159,7 @@ def test_disk_full_during_a_sweep_loses_nothing_and_a_rerun_completes_every_cell
     store = disk.path / ("s.log" if kind == "journal" else "s.db")
     url = f"journal:{store}" if kind == "journal" else f"sqlite:///{store}"
     spec_path = write_spec(tmp_path, bench, cache, url)
-    prepare_study(load_spec(spec_path))
+    prepare_study(load_sweep_spec(spec_path))
     disk.leave(8192 if kind == "journal" else 4096, store)
 
     full = run_cli("sweep", "run", str(spec_path), "--no-progress", cwd=tmp_path,
@@ -239,7 +239,7 @@ def test_a_worker_whose_trial_was_taken_drops_its_result_and_goes_on(tmp_path, b
     from lcrp_core.sweep import worker as worker_mod
 
     url = f"sqlite:///{tmp_path / 's.db'}"
-    queue = prepare_study(load_spec(write_spec(tmp_path, bench, cache, url)))
+    queue = prepare_study(load_sweep_spec(write_spec(tmp_path, bench, cache, url)))
     real_pop, taken = worker_mod.SweepQueue.pop, []
 
     def pop_then_lose(self, *, device):
@@ -261,7 +261,7 @@ def test_a_worker_whose_trial_was_taken_drops_its_result_and_goes_on(tmp_path, b
 def _concurrent_prepare(spec_path: str, barrier) -> str:
     barrier.wait()
     try:
-        prepare_study(load_spec(spec_path))
+        prepare_study(load_sweep_spec(spec_path))
     except Exception as exc:  # reported to the parent, which fails the test
         return f"{type(exc).__name__}: {exc}"
     return "ok"
@@ -494,7 +494,7 @@ def test_cache_clear_without_a_terminal_asks_for_yes(tmp_path, capsys, monkeypat
 def test_huge_parameters_are_clamped_or_refused(tmp_path, bench, cache, capsys):
     assert sample_frames(8, 10**12).tolist() == sample_frames(8, 8).tolist() == list(range(8))
     spec_path = write_spec(tmp_path, bench, cache, "x.db", points=[{"N": 10**12, "K": 10**6}])
-    assert load_spec(spec_path).cells()[0].params.num_frames == 10**12
+    assert load_sweep_spec(spec_path).cells()[0].params.num_frames == 10**12
     line = cli_error(capsys, "sweep", "check", str(write_spec(tmp_path, bench, cache, "x.db",
                                                                  points=[{"H": 10**6}])))
     assert "points[0].H" in line and "H <= 20" in line
@@ -513,20 +513,20 @@ def test_a_wrong_split_or_video_creates_no_study(tmp_path, bench, cache, capsys)
         assert expect in cli_error(capsys, "sweep", "run", str(path), "--no-progress")
         assert not (tmp_path / "s.db").exists()
     good = write_spec(tmp_path, bench, cache, url)
-    assert len(prepare_study(load_spec(good)).trials()) == len(POINTS)
+    assert len(prepare_study(load_sweep_spec(good)).trials()) == len(POINTS)
 
 
 def test_duplicate_cells_are_refused(tmp_path, bench, cache):
     with pytest.raises(ConfigError, match=r"points\[2\].*duplicate point .*points\[0\]"):
-        load_spec(write_spec(tmp_path, bench, cache, "x.db",
+        load_sweep_spec(write_spec(tmp_path, bench, cache, "x.db",
                              points=[{"N": 2}, {"N": 3}, {"N": 2, "K": 5}]))  # K=5 is the base's
     with pytest.raises(ConfigError, match=r"grid.N\[1\].*duplicate value"):
-        load_spec(write_spec(tmp_path, bench, cache, "x.db", points=None, grid={"N": [2, 2]}))
+        load_sweep_spec(write_spec(tmp_path, bench, cache, "x.db", points=None, grid={"N": [2, 2]}))
 
 
 def test_sweep_delete_removes_a_study_after_confirmation(tmp_path, bench, cache, capsys, monkeypatch):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    prepare_study(load_spec(write_spec(tmp_path, bench, cache, url)))
+    prepare_study(load_sweep_spec(write_spec(tmp_path, bench, cache, url)))
     monkeypatch.setattr(sys, "stdin", open(os.devnull))
     assert "--yes" in cli_error(capsys, "sweep", "delete", "s", "--storage", url)
     assert optuna.get_all_study_names(open_storage(url)) == ["s"]

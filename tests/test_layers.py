@@ -29,7 +29,7 @@ LAYERS = {
     "report": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep"},
     "top": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep", "report", "top"},
 }
-BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions", "schema"}
+BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions", "schema", "config"}
 TOP_MODULES = {"api", "cli", "__main__", "commands"}
 
 #: public name of the package → the submodule its lazy ``__getattr__`` takes it from

@@ -22,7 +22,7 @@ from lcrp_core.cache.features import CacheScope
 from lcrp_core.cli import main
 from lcrp_core.data import load_dataset
 from lcrp_core.errors import WeightsError
-from lcrp_core.sweep.spec import load_spec
+from lcrp_core.sweep.spec import load_sweep_spec
 from tests.fixtures import make_davis_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_paper_specs_use_the_backend_config_that_extract_is_given(tmp_path, monk
     extract_cfg = load_backend_config("sweeps/backends/sam2_large.yaml")
     extract_key = CacheScope.of(ds, create_backend("sam2-clip", extract_cfg)).features
     for name in ("refdavis17_nk", "refdavis17_hd", "mevis_nk", "mevis_hd"):
-        spec = load_spec(f"sweeps/{name}.yaml", check_root=False)
+        spec = load_sweep_spec(f"sweeps/{name}.yaml", check_root=False)
         assert spec.backend.config["model_size"] == "large", name
         assert spec.backend.config["clip_model"] == "ViT-L-14", name
         assert spec.backend.config_file == "sweeps/backends/sam2_large.yaml"
@@ -179,7 +179,7 @@ def test_sweep_over_an_empty_cache_says_so_with_the_extract_command(tmp_path, mo
 
     monkeypatch.chdir(REPO)
     root = make_davis_dataset(tmp_path / "davis").root
-    spec = load_spec("sweeps/refdavis17_nk.yaml", check_root=False).with_root(root)
+    spec = load_sweep_spec("sweeps/refdavis17_nk.yaml", check_root=False).with_root(root)
     spec = replace(spec, cache_dir=str(tmp_path / "cache"))
     with log_lines("lcrp") as lines:
         _announce_cache(spec)

@@ -126,7 +126,7 @@ def test_spread_plot_uses_the_best_and_the_spec_base(report, workspace):
     rows = study.rows.complete_rows
 
     def groups(**base):
-        out, reason = _spread_groups(Plot("s", "spread", "d_nk", base=base or None), study, rows)
+        out, reason = _spread_groups(Plot(id="s", kind="spread", study="d_nk", base=base or None), study, rows)
         return [(label.replace("\n", " "), per_video) for label, per_video in out], reason
 
     # best (10, 5): J&F 66 on (bear, dog, cows) = (62, 66, 70); the spec's base (10, 3): 64

@@ -7,7 +7,7 @@ import pytest
 
 from lcrp_core.cli import main
 from lcrp_core.errors import ConfigError
-from lcrp_core.report.spec import AblationTable, ResourceTable, load_spec
+from lcrp_core.report.spec import AblationTable, ResourceTable, load_report_spec
 
 REPO = Path(__file__).parent.parent
 GOOD = "tables: [{id: t, kind: ablation, panels: [s]}]\n"
@@ -15,13 +15,13 @@ GOOD = "tables: [{id: t, kind: ablation, panels: [s]}]\n"
 
 @pytest.mark.parametrize("name", ["lcrp_paper", "demo"])
 def test_checked_in_specs_load(name):
-    spec = load_spec(REPO / "reports" / f"{name}.yaml")
+    spec = load_report_spec(REPO / "reports" / f"{name}.yaml")
     assert spec.name == name
     assert [type(t) for t in spec.tables][-1] is ResourceTable
 
 
 def test_paper_spec_names_the_seed_tables():
-    spec = load_spec(REPO / "reports" / "lcrp_paper.yaml")
+    spec = load_report_spec(REPO / "reports" / "lcrp_paper.yaml")
     ablations = [t for t in spec.tables if isinstance(t, AblationTable)]
     assert [[(p.study, p.columns) for p in t.panels] for t in ablations] == [
         [("refdavis17_nk", ("N", "K")), ("refdavis17_hd", ("H", "delta"))],
@@ -62,7 +62,7 @@ def test_bad_specs_name_file_and_key(tmp_path, text, key, expected):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_spec(path)
+        load_report_spec(path)
     assert info.value.path == str(path)
     assert (info.value.key or "") == key
     assert expected in str(info.value)

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue
-from lcrp_core.sweep.spec import load_spec
+from lcrp_core.sweep.spec import load_sweep_spec
 from lcrp_core.sweep.status import study_status
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.helpers import synth_spec
@@ -101,7 +101,7 @@ def test_an_interrupt_requeues_running_cells_without_a_retry_and_leaves_nothing_
     assert study_status(queue).failed == {}
 
     # the same command again finishes the study: every cell complete once, on its first attempt
-    result = run_sweep(load_spec(path), progress=False)
+    result = run_sweep(load_sweep_spec(path), progress=False)
     assert result.status.done == 4 and not result.status.failed
     trials = open_queue("s", url).trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -122,7 +122,7 @@ def test_a_study_created_with_a_relative_root_resumes_from_any_copy_of_the_same_
     url = f"sqlite:///{tmp_path}/s.db"
     raw = synth_spec(bench.name, storage=url, cache_dir=str(tmp_path / "cache"), points=POINTS[:2])
     path = write(tmp_path, raw)
-    assert run_sweep(load_spec(path), progress=False).computed == 2
+    assert run_sweep(load_sweep_spec(path), progress=False).computed == 2
 
     # the absolute path, and a copy elsewhere (another mount, a node's scratch): nothing to do
     for root in (str(bench.resolve()), str(shutil.copytree(bench, tmp_path / "copy"))):
@@ -141,7 +141,7 @@ def test_a_study_created_with_a_relative_root_resumes_from_any_copy_of_the_same_
     _fingerprint.cache_clear()
     with pytest.raises(ConfigError, match=f"is not the one study 's' .* was run on \\(videos whose "
                                           f"frames or expressions differ: {video}\\)"):
-        run_sweep(load_spec(path).with_root(tmp_path / "copy"), progress=False)
+        run_sweep(load_sweep_spec(path).with_root(tmp_path / "copy"), progress=False)
     assert len(open_queue("s", url).trials()) == 2
 
 
@@ -149,12 +149,12 @@ def test_adding_a_point_to_a_finished_study_runs_only_that_point(tmp_path, bench
     url = f"journal:{tmp_path}/s.log"
     raw = synth_spec(bench, storage=url, cache_dir=str(tmp_path / "cache"),
                      points=[POINTS[0], POINTS[1]])
-    assert run_sweep(load_spec(write(tmp_path, raw)), progress=False).computed == 2
+    assert run_sweep(load_sweep_spec(write(tmp_path, raw)), progress=False).computed == 2
     before = {t.number: (t.user_attrs["lcrp_cell"], t.value) for t in open_queue("s", url).trials()}
 
     # a new point, written between the old ones, with a value of N the study has not seen
     raw["points"] = [POINTS[0], {"N": 6, "K": 2}, POINTS[1]]
-    result = run_sweep(load_spec(write(tmp_path, raw)), progress=False)
+    result = run_sweep(load_sweep_spec(write(tmp_path, raw)), progress=False)
     assert result.computed == 1 and result.status.done == 3 and result.status.total == 3
     queue = open_queue("s", url)
     trials = queue.trials()
@@ -165,4 +165,4 @@ def test_adding_a_point_to_a_finished_study_runs_only_that_point(tmp_path, bench
     assert [c["cell"] for c in queue.study.user_attrs["lcrp_cells"]] == ["c000", "c001", "c002"]
     assert queue.spec.points[2] == {"N": 6, "K": 2}
     # the same spec again: nothing to do
-    assert run_sweep(load_spec(write(tmp_path, raw)), progress=False).computed == 0
+    assert run_sweep(load_sweep_spec(write(tmp_path, raw)), progress=False).computed == 0

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue, prepare_study
-from lcrp_core.sweep.spec import load_spec
+from lcrp_core.sweep.spec import load_sweep_spec
 from lcrp_core.sweep.storage import open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, wait_for_halt
 from tests.helpers import synth_spec
@@ -53,7 +53,7 @@ def make_spec(tmp_path, bench, url, study, **over):
     raw = synth_spec(bench, study=study, storage=url, cache_dir=str(tmp_path / "cache"), **over)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_spec(path)
+    return load_sweep_spec(path)
 
 
 def test_two_workers_exactly_once_and_resume_on_postgresql(tmp_path, bench, pg_url, study):

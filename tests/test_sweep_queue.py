@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.queue import ProcessId, open_queue, prepare_study
-from lcrp_core.sweep.spec import parse_spec
+from lcrp_core.sweep.spec import parse_sweep_spec
 from lcrp_core.sweep.status import format_status, study_status
 from tests.fixtures import make_mevis_dataset
 from tests.helpers import synth_spec
@@ -35,7 +35,7 @@ def make_spec(tmp_path, url, **over):
     raw = synth_spec(tmp_path / "data", storage=url, **over)
     if "grid" in over:
         del raw["points"]
-    return parse_spec(raw, source="s.yaml")
+    return parse_sweep_spec(raw, source="s.yaml")
 
 
 def popper(url: str, *, hold: bool = False) -> subprocess.Popen:

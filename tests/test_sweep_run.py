@@ -20,7 +20,7 @@ from lcrp_core.cli import main
 from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue, prepare_study
-from lcrp_core.sweep.spec import load_spec, parse_spec
+from lcrp_core.sweep.spec import load_sweep_spec, parse_sweep_spec
 from lcrp_core.versions import code_version
 from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.helpers import synth_spec
@@ -46,7 +46,7 @@ def spec_for(tmp_path: Path, bench: Path, cache: Path, url: str, **over):
         del raw["points"]
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_spec(path)
+    return load_sweep_spec(path)
 
 
 def trials_by_cell(queue) -> dict[str, list]:
@@ -195,5 +195,5 @@ def test_run_with_a_root_override_and_devices_from_the_cli(tmp_path, bench, cach
     stored = open_queue("s", f"sqlite:///{tmp_path}/s.db").spec
     assert stored.dataset.root == str(bench)
     assert stored.devices == ("cpu", "cpu") and stored.to_json()["devices"] == ["cpux2"]
-    assert parse_spec(raw | {"dataset": raw["dataset"] | {"root": str(bench)}},
+    assert parse_sweep_spec(raw | {"dataset": raw["dataset"] | {"root": str(bench)}},
                       source="x").hash() == stored.hash()

@@ -19,7 +19,7 @@ from lcrp_core.cli import main
 from lcrp_core.data.synth import generate
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.slurm import SlurmSettings, check_storage_for_jobs, parse_slurm, parse_time
-from lcrp_core.sweep.spec import load_spec
+from lcrp_core.sweep.spec import load_sweep_spec
 from lcrp_core.sweep.storage import open_storage
 from tests.fixtures import HALTING_BACKEND, postgres_or_skip, slurm_or_skip, wait_for_halt
 from tests.helpers import synth_spec
@@ -49,9 +49,9 @@ def test_slurm_settings_from_the_spec_and_their_errors(tmp_path):
     raw = synth_spec(tmp_path, slurm={"jobs": 2, "time": 30})
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
-    spec = load_spec(path, check_root=False)
+    spec = load_sweep_spec(path, check_root=False)
     assert spec.slurm["jobs"] == 2 and spec.to_json()["slurm"]["time"] == "30"
-    assert spec.hash() == load_spec(path, check_root=False).hash()  # not result-defining
+    assert spec.hash() == load_sweep_spec(path, check_root=False).hash()  # not result-defining
     with pytest.raises(ConfigError, match="several nodes.*postgresql://"):
         check_storage_for_jobs("journal:x.log", 2)
     check_storage_for_jobs("sqlite:///x.db", 1)

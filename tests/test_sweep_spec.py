@@ -3,6 +3,8 @@ the file, the key path and what was expected; nothing written), resolution and h
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import yaml
 from lcrp_core.cli import main
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import PRESETS
-from lcrp_core.sweep.spec import load_spec, parse_spec
+from lcrp_core.sweep.spec import load_sweep_spec, parse_sweep_spec
 from tests.helpers import synth_spec
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
@@ -37,16 +39,46 @@ def write_spec(path: Path, spec: dict) -> Path:
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_specs_validate(path):
-    spec = load_spec(path, check_root=False)
+    spec = load_sweep_spec(path, check_root=False)
     assert spec.study == path.stem
     assert spec.cells() or spec.tpe is not None
+
+
+#: study → (spec hash, sha256[:16] of the resolved spec's canonical JSON), computed before the
+#: validators moved to pydantic: a study's identity must never change under a refactoring.
+PINNED = {
+    "demo_davis_hd": ("9992a4013fcfdea1", "fe5b98ef4817b54a"),
+    "demo_davis_nk": ("fdd69373010963ad", "718f00deca9e252e"),
+    "demo_mevis_hd": ("a5c3d22f1b4ed61a", "d5fb888d43bdf08e"),
+    "demo_mevis_nk": ("6513a552591bc727", "d9413ced33fa945e"),
+    "demo_tpe": ("a041c1d508c70814", "0e828821f06a42fa"),
+    "mevis_hd": ("37ab0dfd5adce7dc", "9688b6094f56183a"),
+    "mevis_nk": ("ff49bda78c85c001", "b2690838dcf3f729"),
+    "refdavis17_hd": ("2a95313292bc3be0", "c01364cb4af8a5a2"),
+    "refdavis17_nk": ("f7ac59d43878e3b8", "2ee54c655d89dd74"),
+}
+
+
+def test_every_shipped_spec_is_pinned():
+    assert sorted(PINNED) == sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("study", sorted(PINNED))
+def test_spec_hash_and_resolved_spec_are_pinned(study):
+    spec = load_sweep_spec(SWEEPS / f"{study}.yaml", check_root=False)
+    resolved = spec.to_json()
+    canonical = json.dumps(resolved, sort_keys=True).encode()
+    assert (spec.hash(), hashlib.sha256(canonical).hexdigest()[:16]) == PINNED[study]
+    again = parse_sweep_spec(resolved, source=f"study {study}", check_root=False)
+    assert again.to_json() == resolved and again.hash() == spec.hash()
+    assert again.cells() == spec.cells()
 
 
 @pytest.mark.parametrize("study", sorted(SEED_TABLES))
 def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
     rows, names, (n, k, h, d) = SEED_TABLES[study]
     for name in (study, *[demo for demo, src in DEMO_OF.items() if src == study]):
-        spec = load_spec(SWEEPS / f"{name}.yaml", check_root=False)
+        spec = load_sweep_spec(SWEEPS / f"{name}.yaml", check_root=False)
         cells = spec.cells()
         assert [tuple(c.trial_params[x] for x in names) for c in cells] == rows
         assert [c.cell for c in cells] == [f"c{i:03d}" for i in range(len(rows))]
@@ -73,7 +105,7 @@ def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
 
 
 def test_demo_tpe_spec():
-    spec = load_spec(SWEEPS / "demo_tpe.yaml", check_root=False)
+    spec = load_sweep_spec(SWEEPS / "demo_tpe.yaml", check_root=False)
     assert spec.kind == "tpe" and set(spec.tpe.params) == {"N", "K", "H", "delta"}
     assert 10 <= spec.tpe.n_trials <= 16 and spec.tpe.pruner == "wilcoxon"
     assert spec.tpe.params["delta"].log
@@ -94,7 +126,7 @@ def test_check_command_validates_without_the_data(capsys):
 def test_defaults_are_filled_in_and_the_resolved_spec_reads_back(tmp_path):
     from lcrp_core.backends.base import backend_class
 
-    spec = parse_spec(synth_spec(tmp_path), source="t.yaml")
+    spec = parse_sweep_spec(synth_spec(tmp_path), source="t.yaml")
     resolved = spec.to_json()
     assert resolved["storage"] == "sqlite:///studies/s.db"
     assert resolved["devices"] == ["cpu"] and resolved["cache_dir"] == "cache"
@@ -103,13 +135,13 @@ def test_defaults_are_filled_in_and_the_resolved_spec_reads_back(tmp_path):
     assert resolved["base"] == {"preset": "lcrp-mevis", **PRESETS["lcrp-mevis"].to_short()}
     assert resolved["backend"] == {"name": "classical", "random_init": False,
                                    "config": backend_class("classical").defaults}
-    again = parse_spec(resolved, source="study s")
+    again = parse_sweep_spec(resolved, source="study s")
     assert again.to_json() == resolved and again.hash() == spec.hash()
 
 
 def test_grid_is_the_cartesian_product_with_repeats(tmp_path):
     raw = _without(synth_spec(tmp_path, grid={"N": [2, 4], "delta": [0, 0.002]}, repeats=2), "points")
-    spec = parse_spec(raw, source="t.yaml")
+    spec = parse_sweep_spec(raw, source="t.yaml")
     cells = spec.cells()
     assert [(c.trial_params["N"], c.trial_params["delta"], c.repeat) for c in cells] == [
         (2, 0.0, 0), (2, 0.0, 1), (2, 0.002, 0), (2, 0.002, 1),
@@ -120,12 +152,12 @@ def test_grid_is_the_cartesian_product_with_repeats(tmp_path):
 
 
 def test_hash_covers_results_not_where_they_run(tmp_path):
-    a = parse_spec(synth_spec(tmp_path), source="a")
-    b = parse_spec(synth_spec(tmp_path, devices=["cpu", "cpu"], storage="journal:x.log",
+    a = parse_sweep_spec(synth_spec(tmp_path), source="a")
+    b = parse_sweep_spec(synth_spec(tmp_path, devices=["cpu", "cpu"], storage="journal:x.log",
                               max_retries=5, cache_dir="elsewhere"), source="b")
     assert a.hash() == b.hash()
-    c = parse_spec(synth_spec(tmp_path, points=[{"N": 2, "K": 1}, {"N": 3, "K": 2}]), source="c")
-    d = parse_spec(synth_spec(tmp_path, base={"preset": "lcrp-mevis", "H": 2}), source="d")
+    c = parse_sweep_spec(synth_spec(tmp_path, points=[{"N": 2, "K": 1}, {"N": 3, "K": 2}]), source="c")
+    d = parse_sweep_spec(synth_spec(tmp_path, base={"preset": "lcrp-mevis", "H": 2}), source="d")
     assert len({a.hash(), c.hash(), d.hash()}) == 3
 
 
@@ -201,7 +233,7 @@ def test_spec_errors_name_file_key_and_expectation(tmp_path, case):
     edit, key, expected = ERRORS[case]
     path = write_spec(tmp_path / "bad.yaml", edit(synth_spec(tmp_path)))
     with pytest.raises(ConfigError) as err:
-        load_spec(path)
+        load_sweep_spec(path)
     msg = str(err.value)
     assert msg.startswith(f"{path}: "), msg
     assert err.value.key == (key or None), msg
@@ -213,20 +245,20 @@ def test_spec_errors_name_file_key_and_expectation(tmp_path, case):
 def test_missing_dataset_root(tmp_path):
     path = write_spec(tmp_path / "s.yaml", synth_spec(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match=r"s\.yaml: dataset\.root: expected an existing folder"):
-        load_spec(path)
-    assert load_spec(path, check_root=False).dataset.root == str(tmp_path / "nowhere")
+        load_sweep_spec(path)
+    assert load_sweep_spec(path, check_root=False).dataset.root == str(tmp_path / "nowhere")
 
 
 def test_file_errors(tmp_path):
     with pytest.raises(ConfigError, match="absent.yaml: sweep spec not found"):
-        load_spec(tmp_path / "absent.yaml")
+        load_sweep_spec(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("study: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML at line 2, column 1"):
-        load_spec(bad)
+        load_sweep_spec(bad)
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping"):
-        load_spec(bad)
+        load_sweep_spec(bad)
 
 
 def test_backend_config_file_is_read_into_the_resolved_spec(tmp_path):
@@ -235,7 +267,7 @@ def test_backend_config_file_is_read_into_the_resolved_spec(tmp_path):
     key, value = next(iter(backend_class("classical").defaults.items()))
     cfg = tmp_path / "backend.yaml"
     cfg.write_text(yaml.safe_dump({key: value}))
-    spec = parse_spec(synth_spec(tmp_path, backend={"name": "classical", "config_file": str(cfg)}),
+    spec = parse_sweep_spec(synth_spec(tmp_path, backend={"name": "classical", "config_file": str(cfg)}),
                       source="t.yaml")
     assert spec.to_json()["backend"]["config"][key] == value
     assert "config_file" not in spec.to_json()["backend"]

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import create_model, model_validator
 
+from lcrp_core.config import Model, Number, fail, validate
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError
 from lcrp_core.masks import PackedTrack, rle_decode, rle_encode
@@ -69,17 +71,27 @@ class Proposals:
 
 
 class Backend(abc.ABC):
-    """Base class of the backends. Subclasses set ``name`` and ``defaults`` (every config key
-    with its default value); unknown config keys are refused with the list of known ones."""
+    """Base class of the backends. Subclasses set ``name`` and ``Config`` (a
+    :class:`BackendConfig`: every config key with its type, checks and default); unknown config
+    keys are refused with the list of known ones."""
 
     name: ClassVar[str]
+    Config: ClassVar[type[BackendConfig]]
+    #: every config key with its default (from ``Config``)
     defaults: ClassVar[Mapping[str, Any]]
     #: config keys that propagation does not depend on (left out of the track-cache key)
     proposal_only_keys: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in vars(cls):
+            cls.defaults = cls.Config().model_dump()
+        elif "defaults" in vars(cls):  # a backend of one's own may give plain defaults
+            cls.Config = config_model(f"{cls.__name__}Config", cls.defaults)
+
     def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
                  random_init: bool = False):
-        self.config = resolve_config(self.name, self.defaults, config or {})
+        self.config = resolve_config(self.name, self.Config, config or {})
         self.device = device
         self.random_init = random_init
 
@@ -131,24 +143,34 @@ def config_hash(config: Mapping[str, Any], *, digits: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:digits]
 
 
-def resolve_config(where: str, defaults: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
-    """Defaults overridden by ``config``; an unknown key or a value of the wrong type is refused."""
-    unknown = sorted(set(config) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown backend config key(s) {unknown}; expected some of "
-                          f"{sorted(defaults)}", key=where)
-    out = dict(defaults)
-    for key, value in config.items():
-        default = defaults[key]
-        if default is not None and value is not None:
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                  if isinstance(default, (int, float)) and not isinstance(default, bool)
-                  else isinstance(value, type(default)))
-            if not ok:
-                raise ConfigError(f"expected {type(default).__name__}, got {value!r}",
-                                  key=f"{where}.{key}")
-        out[key] = value
-    return out
+class BackendConfig(Model):
+    """A backend's config: every key with its default (one subclass per backend, its ``Config``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, Mapping) else []
+        if unknown:
+            raise fail(None, f"unknown backend config key(s) {unknown}; expected some of "
+                             f"{sorted(cls.model_fields)}")
+        return data
+
+
+def config_model(name: str, defaults: Mapping[str, Any]) -> type[BackendConfig]:
+    """A BackendConfig with these defaults, each key typed by its default's type (a number by
+    ``Number``; a None default takes any value)."""
+    def kind(value: Any) -> Any:
+        if value is None:
+            return Any
+        return Number if type(value) in (int, float) else type(value)
+
+    return create_model(name, __base__=BackendConfig,
+                        **{k: (kind(v), v) for k, v in defaults.items()})
+
+
+def resolve_config(where: str, model: type[BackendConfig], config: Mapping[str, Any]) -> dict:
+    """``model``'s defaults overridden by ``config``, validated; errors name ``where.<key>``."""
+    return validate(model, config, source=None, at=where).model_dump()
 
 
 #: Backend name → "module:Class", imported on first use (keeps torch out of the light install).

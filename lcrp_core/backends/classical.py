@@ -20,68 +20,71 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import cv2
 import numpy as np
 
 from lcrp_core.backends import classical_regions as cr
 from lcrp_core.backends import classical_text as ct
-from lcrp_core.backends.base import Backend, Proposals
+from lcrp_core.backends.base import Backend, BackendConfig, Proposals
 from lcrp_core.backends.classical_track import TrackConfig
 from lcrp_core.backends.classical_track import propagate as track_seeds
+from lcrp_core.config import Number, expect
 from lcrp_core.data.model import Video
-from lcrp_core.errors import ConfigError
 from lcrp_core.masks import bbox_xyxy
+
+
+def _in(low: float, high: float) -> Any:
+    return expect(f"a value in [{low}, {high}]", lambda v: low <= v <= high)
+
+
+class ClassicalConfig(BackendConfig):
+    """The classical backend's config keys, their allowed inclusive ranges and defaults."""
+
+    #: Gaussian blur kernel (pixels, odd; 0 = none) before Lab
+    blur: Annotated[int, _in(0, 31)] = 3
+    #: width of an (a, b) histogram bin (Lab units, 8-bit scale)
+    ab_bin: Annotated[int, _in(2, 64)] = 4
+    #: less colourful pixels are background for proposals
+    min_chroma: Annotated[Number, _in(0, 128)] = 22.0
+    #: degrees of hue from a colour mode that still belong to it
+    colour_radius: Annotated[Number, _in(1, 90)] = 16.0
+    #: smaller regions are not proposed (fraction of H·W)
+    min_region_frac: Annotated[Number, _in(0, 1)] = 0.0012
+    #: larger regions are background (fraction of H·W)
+    max_region_frac: Annotated[Number, _in(0, 1)] = 0.2
+    #: keep the best-quality proposals
+    max_proposals: Annotated[int, _in(1, 10_000)] = 24
+    #: frames before/after a proposal's frame to measure motion
+    motion_step: Annotated[int, _in(0, 100)] = 2
+    #: search radius of motion and tracking (fraction of min(H, W))
+    search_frac: Annotated[Number, _in(0, 1)] = 0.04
+    #: pixels a tracked mask may grow per frame
+    grow_px: Annotated[int, _in(0, 100)] = 3
+    #: a tracked part below this coverage is hidden
+    lost_coverage: Annotated[Number, _in(0, 1)] = 0.35
+    #: frames a hidden part is extrapolated before it is given up
+    max_coast: Annotated[int, _in(0, 10_000)] = 10
+    #: GrabCut iterations per refinement round
+    grabcut_iters: Annotated[int, _in(1, 100)] = 1
+    #: refinement box margin (fraction of the mask's box size)
+    grabcut_margin: Annotated[Number, _in(0, 10)] = 0.35
 
 
 class ClassicalBackend(Backend):
     """Pixels-and-rules backend for the demo and for tests whose scores must mean something."""
 
     name: ClassVar[str] = "classical"
-    defaults: ClassVar[dict[str, Any]] = {
-        "blur": 3,                 # Gaussian blur kernel (pixels, odd; 0 = none) before Lab
-        "ab_bin": 4,               # width of an (a, b) histogram bin (Lab units, 8-bit scale)
-        "min_chroma": 22.0,        # less colourful pixels are background for proposals
-        "colour_radius": 16.0,     # degrees of hue from a colour mode that still belong to it
-        "min_region_frac": 0.0012,  # smaller regions are not proposed (fraction of H·W)
-        "max_region_frac": 0.2,    # larger regions are background (fraction of H·W)
-        "max_proposals": 24,       # keep the best-quality proposals
-        "motion_step": 2,          # frames before/after a proposal's frame to measure motion
-        "search_frac": 0.04,       # search radius of motion and tracking (fraction of min(H, W))
-        "grow_px": 3,              # pixels a tracked mask may grow per frame
-        "lost_coverage": 0.35,     # a tracked part below this coverage is hidden
-        "max_coast": 10,           # frames a hidden part is extrapolated before it is given up
-        "grabcut_iters": 1,        # GrabCut iterations per refinement round
-        "grabcut_margin": 0.35,    # refinement box margin (fraction of the mask's box size)
-    }
+    Config: ClassVar[type[BackendConfig]] = ClassicalConfig
     proposal_only_keys: ClassVar[tuple[str, ...]] = (
         "min_chroma", "colour_radius", "min_region_frac", "max_region_frac", "max_proposals",
         "motion_step",
     )
 
-    #: (key, low, high): allowed inclusive ranges of the numeric config values
-    _RANGES: ClassVar[tuple[tuple[str, float, float], ...]] = (
-        ("blur", 0, 31), ("ab_bin", 2, 64), ("min_chroma", 0, 128), ("colour_radius", 1, 90),
-        ("min_region_frac", 0, 1), ("max_region_frac", 0, 1), ("max_proposals", 1, 10_000),
-        ("motion_step", 0, 100), ("search_frac", 0, 1), ("grow_px", 0, 100),
-        ("lost_coverage", 0, 1), ("max_coast", 0, 10_000), ("grabcut_iters", 1, 100),
-        ("grabcut_margin", 0, 10),
-    )
-
     def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
                  random_init: bool = False):
         super().__init__(config, device=device, random_init=random_init)
-        for key, low, high in self._RANGES:
-            value = self.config[key]
-            if not low <= value <= high:
-                raise ConfigError(f"expected a value in [{low}, {high}], got {value!r}",
-                                  key=f"{self.name}.{key}")
-        for key in ("blur", "ab_bin", "max_proposals", "motion_step", "grow_px", "max_coast",
-                    "grabcut_iters"):
-            if not isinstance(self.config[key], int):
-                raise ConfigError(f"expected an integer, got {self.config[key]!r}",
-                                  key=f"{self.name}.{key}")
         self._video: weakref.ref[Video] | None = None
         self._prepared: dict[int, cr.ColourFrame] = {}
 

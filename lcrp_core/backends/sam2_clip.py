@@ -31,13 +31,14 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import cv2
 import numpy as np
 
-from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.backends.base import Backend, BackendConfig, Proposals, config_hash
 from lcrp_core.backends.clip_engine import import_open_clip, l2_normalize
+from lcrp_core.config import Number, expect
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError, DataError, WeightsError
 from lcrp_core.masks import bbox_xyxy, remove_small_regions, stack_or_empty
@@ -146,40 +147,70 @@ class ClipSource:
     local: str
 
 
+_PATH = "null or a non-empty string (a path, or for clip_pretrained an open_clip tag)"
+_MB = Annotated[Number, expect("null or a number of MB >= 0", lambda v: v >= 0)] | None
+_FRACTION = Annotated[Number, expect("a number in [0, 1]", lambda v: 0 <= v <= 1)]
+
+
+class Sam2ClipConfig(BackendConfig):
+    """The sam2-clip backend's config keys, their checks and defaults."""
+
+    #: tiny | small | base_plus | large (sam2.1 or sam2.0 hiera)
+    model_size: Annotated[str, expect(f"one of {sorted(SAM2_MODELS)}",
+                                     lambda v: v in SAM2_MODELS)] = "tiny"
+    #: path; None: $LCRP_SAM2_CHECKPOINT
+    sam2_checkpoint: Annotated[str, expect(_PATH, bool)] | None = None
+    #: SAM2 input size (frames are squashed to it)
+    image_size: Annotated[int, expect("an integer multiple of 32, at least 128",
+                                     lambda v: v >= 128 and v % 32 == 0)] = 1024
+    #: SAM2's: fp32 | bf16 (autocast); CLIP is always fp32
+    dtype: Annotated[str, expect(f"one of {list(DTYPES)}", lambda v: v in DTYPES)] = "fp32"
+    #: SAM2 matmuls/convolutions in TF32 on CUDA
+    tf32: bool = True
+    #: px: smaller components/holes removed from outputs
+    min_region_area: Annotated[int, expect("an integer >= 0", lambda v: v >= 0)] = 8
+    #: interior points added to a refinement prompt
+    refine_points: Annotated[int, expect("an integer >= 0", lambda v: v >= 0)] = 3
+    #: generator grid
+    points_per_side: Annotated[int, expect("an integer >= 1", lambda v: v >= 1)] = 32
+    #: generator batch; None: 64 on a GPU, 16 on the CPU
+    points_per_batch: Annotated[int, expect("null or an integer >= 1", lambda v: v >= 1)] | None = None
+    pred_iou_thresh: _FRACTION = 0.8
+    stability_score_thresh: _FRACTION = 0.95
+    clip_model: Annotated[str, expect("an open_clip model name", bool)] = "ViT-B-32"
+    #: tag, file, hf-hub:org/repo or local-dir:/path; None: $LCRP_CLIP_PRETRAINED or "openai"
+    clip_pretrained: Annotated[str, expect(_PATH, bool)] | None = None
+    #: for a weights file: the open_clip tag it was released as (openai, laion2b_s32b_b82k, ...):
+    #: QuickGELU, mean/std
+    clip_pretrained_family: Annotated[str, expect(
+        "null or an open_clip tag (openai, laion2b_s32b_b82k, ...)", bool)] | None = None
+    #: None: the model's own input size
+    clip_image_size: Annotated[int, expect("null or an integer >= 16", lambda v: v >= 16)] | None = None
+    #: px of the CLIP input: blur outside the mask
+    clip_blur_sigma: Annotated[Number, expect("a number >= 0", lambda v: v >= 0)] = 8.0
+    # run-time settings (they do not change results, so they are not part of cache keys)
+    #: SAM2 frame features held on the device; None: 40 % of its free memory when the models
+    #: are built
+    feature_store_mb: _MB = None
+    #: on a GPU, host memory frames move to when the device store is full; None: 25 % of
+    #: available host memory
+    feature_host_mb: _MB = None
+    #: keep SAM2 frame features in the feature cache too
+    persist_frame_features: bool = False
+    #: SAM2 tracking state in host memory (24 GB cards)
+    offload_state_to_cpu: bool = False
+    #: sam2's SAM2VideoPredictorVOS (torch.compile, GPU)
+    vos_optimized: bool = False
+    #: torch.compile SAM2's image encoder
+    compile_image_encoder: bool = False
+
+
 class Sam2ClipBackend(Backend):
     """SAM2 + open_clip. SAM2 frame features (~16 MB each at image_size 1024 in fp32) are held
     in a FeatureStore bounded in bytes (``feature_store_mb``, ``feature_host_mb``)."""
 
     name: ClassVar[str] = "sam2-clip"
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "model_size": "tiny",             # tiny | small | base_plus | large (sam2.1 or sam2.0 hiera)
-        "sam2_checkpoint": None,          # path; None: $LCRP_SAM2_CHECKPOINT
-        "image_size": 1024,               # SAM2 input size (frames are squashed to it)
-        "dtype": "fp32",                  # SAM2's: fp32 | bf16 (autocast); CLIP is always fp32
-        "tf32": True,                     # SAM2 matmuls/convolutions in TF32 on CUDA
-        "min_region_area": 8,             # px: smaller components/holes removed from outputs
-        "refine_points": 3,               # interior points added to a refinement prompt
-        "points_per_side": 32,            # generator grid
-        "points_per_batch": None,         # generator batch; None: 64 on a GPU, 16 on the CPU
-        "pred_iou_thresh": 0.8,
-        "stability_score_thresh": 0.95,
-        "clip_model": "ViT-B-32",
-        "clip_pretrained": None,          # tag, file, hf-hub:org/repo or local-dir:/path;
-                                          # None: $LCRP_CLIP_PRETRAINED or "openai"
-        "clip_pretrained_family": None,   # for a weights file: the open_clip tag it was released
-                                          # as (openai, laion2b_s32b_b82k, ...): QuickGELU, mean/std
-        "clip_image_size": None,          # None: the model's own input size
-        "clip_blur_sigma": 8.0,           # px of the CLIP input: blur outside the mask
-        # run-time settings (they do not change results, so they are not part of cache keys)
-        "feature_store_mb": None,         # SAM2 frame features held on the device; None: 40 % of
-                                          # its free memory when the models are built
-        "feature_host_mb": None,          # on a GPU, host memory frames move to when the device
-                                          # store is full; None: 25 % of available host memory
-        "persist_frame_features": False,  # keep SAM2 frame features in the feature cache too
-        "offload_state_to_cpu": False,    # SAM2 tracking state in host memory (24 GB cards)
-        "vos_optimized": False,           # sam2's SAM2VideoPredictorVOS (torch.compile, GPU)
-        "compile_image_encoder": False,   # torch.compile SAM2's image encoder
-    }
+    Config: ClassVar[type[BackendConfig]] = Sam2ClipConfig
     proposal_only_keys: ClassVar[tuple[str, ...]] = (
         "points_per_side", "pred_iou_thresh", "stability_score_thresh",
         "clip_model", "clip_pretrained", "clip_pretrained_family", "clip_image_size",
@@ -194,7 +225,6 @@ class Sam2ClipBackend(Backend):
     def __init__(self, config: Mapping[str, Any] | None = None, *, device: str = "cpu",
                  random_init: bool = False):
         super().__init__(config, device=device, random_init=random_init)
-        _validate(self.name, self.config)
         self._source = {"sam2_checkpoint": "the config key sam2_checkpoint",
                         "clip_pretrained": "the config key clip_pretrained"}
         if random_init:
@@ -658,45 +688,3 @@ def _checked_masks(video: Video, t: int, masks: np.ndarray, *, what: str) -> np.
         raise DataError(f"{what} of shape {masks.shape[1:] if masks.ndim == 3 else masks.shape} "
                         f"do not match the video's frames {tuple(video.size)}", key=video.name)
     return masks.astype(bool, copy=False)
-
-
-def _validate(name: str, cfg: Mapping[str, Any]) -> None:
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"expected {what}, got {cfg[key]!r}", key=f"{name}.{key}")
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    need(cfg["model_size"] in SAM2_MODELS, "model_size", f"one of {sorted(SAM2_MODELS)}")
-    need(cfg["dtype"] in DTYPES, "dtype", f"one of {list(DTYPES)}")
-    need(is_int(cfg["image_size"]) and cfg["image_size"] >= 128 and cfg["image_size"] % 32 == 0,
-         "image_size", "an integer multiple of 32, at least 128")
-    for key in ("min_region_area", "refine_points"):
-        need(is_int(cfg[key]) and cfg[key] >= 0, key, "an integer >= 0")
-    need(is_int(cfg["points_per_side"]) and cfg["points_per_side"] >= 1, "points_per_side",
-         "an integer >= 1")
-    need(cfg["points_per_batch"] is None or (is_int(cfg["points_per_batch"])
-                                             and cfg["points_per_batch"] >= 1),
-         "points_per_batch", "null or an integer >= 1")
-    for key in ("feature_store_mb", "feature_host_mb"):
-        need(cfg[key] is None or (isinstance(cfg[key], (int, float))
-                                  and not isinstance(cfg[key], bool) and cfg[key] >= 0),
-             key, "null or a number of MB >= 0")
-    for key in ("tf32", "persist_frame_features", "offload_state_to_cpu", "vos_optimized",
-                "compile_image_encoder"):
-        need(isinstance(cfg[key], bool), key, "true or false")
-    need(cfg["clip_pretrained_family"] is None or (isinstance(cfg["clip_pretrained_family"], str)
-                                                   and cfg["clip_pretrained_family"] != ""),
-         "clip_pretrained_family", "null or an open_clip tag (openai, laion2b_s32b_b82k, ...)")
-    for key in ("pred_iou_thresh", "stability_score_thresh"):
-        need(0.0 <= cfg[key] <= 1.0, key, "a number in [0, 1]")
-    need(cfg["clip_blur_sigma"] >= 0, "clip_blur_sigma", "a number >= 0")
-    need(cfg["clip_image_size"] is None or (is_int(cfg["clip_image_size"])
-                                            and cfg["clip_image_size"] >= 16),
-         "clip_image_size", "null or an integer >= 16")
-    for key in ("sam2_checkpoint", "clip_pretrained"):
-        need(cfg[key] is None or (isinstance(cfg[key], str) and cfg[key] != ""), key,
-             "null or a non-empty string (a path, or for clip_pretrained an open_clip tag)")
-    need(isinstance(cfg["clip_model"], str) and cfg["clip_model"] != "", "clip_model",
-         "an open_clip model name")

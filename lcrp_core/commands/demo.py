@@ -76,13 +76,13 @@ def run(args) -> int:
     from lcrp_core.errors import DataError
     from lcrp_core.report import build_report
     from lcrp_core.sweep.driver import run_sweep
-    from lcrp_core.sweep.spec import load_spec
+    from lcrp_core.sweep.spec import load_sweep_spec
 
     progress = not args.quiet
     devices = parse_devices(args.devices or ("cpu,cpu" if (os.cpu_count() or 1) >= 2 else "cpu"))
     names = DEMO_SPECS + ((DEMO_TPE,) if args.tpe else ())
     # every spec is validated before anything runs; the benchmark's root is ours to create
-    specs = [load_spec(workspace_file(f"sweeps/{name}.yaml"), check_root=False) for name in names]
+    specs = [load_sweep_spec(workspace_file(f"sweeps/{name}.yaml"), check_root=False) for name in names]
     specs = [s.with_root(Path(args.data) / s.dataset.kind) for s in specs]
     # one benchmark (and one extraction) per layout the studies read
     layouts = {(s.dataset.kind, s.dataset.split): s for s in specs}

@@ -73,7 +73,7 @@ def _source(args):
     """(spec or None, params, provenance, trial or None) from --study / --spec / --preset."""
     from lcrp_core.errors import ConfigError, DataError
     from lcrp_core.pipeline.params import Params, preset
-    from lcrp_core.sweep.spec import load_spec, parse_spec
+    from lcrp_core.sweep.spec import load_sweep_spec, parse_sweep_spec
 
     if args.study is None and (args.trial is not None or args.best):
         raise ConfigError("--trial and --best choose a trial of --study", key="--trial")
@@ -81,7 +81,7 @@ def _source(args):
         raise ConfigError("--storage goes with --study", key="--storage")
     if args.study is None:
         if args.spec is not None:
-            spec = load_spec(args.spec, check_root=False)
+            spec = load_sweep_spec(args.spec, check_root=False)
             return spec, spec.base, {"spec": args.spec, "study": spec.study}, None
         return None, preset(args.preset), {"preset": args.preset}, None
     from lcrp_core.report.study import read_study
@@ -91,7 +91,7 @@ def _source(args):
     if stored is None:
         raise DataError(f"study {args.study!r} is not an lcrp sweep study (no {schema.SPEC})",
                         key=study.url)
-    spec = parse_spec(stored, source=f"study {args.study}", check_root=False)
+    spec = parse_sweep_spec(stored, source=f"study {args.study}", check_root=False)
     if args.trial is not None:
         trial = study.trial(args.trial)
         if trial.state.name != "COMPLETE":
@@ -148,7 +148,7 @@ def run(args) -> int:
         kind, root = args.dataset, args.root
         split, videos = args.split or DEFAULT_SPLITS[kind], None
         backend = args.backend or "classical"
-        backend_config = resolve_config("--backend-config", backend_class(backend).defaults,
+        backend_config = resolve_config("--backend-config", backend_class(backend).Config,
                                         load_backend_config(args.backend_config))
         random_init, protocol = args.random_init, DEFAULT_PROTOCOL.get(kind)
         cache_dir = args.cache_dir or "cache"

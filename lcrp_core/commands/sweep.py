@@ -128,7 +128,7 @@ def _with_backend_config(spec, path: str):
     from lcrp_core.backends.base import backend_class, load_backend_config, resolve_config
     from lcrp_core.sweep.spec import BackendSpec
 
-    config = resolve_config("--backend-config", backend_class(spec.backend.name).defaults,
+    config = resolve_config("--backend-config", backend_class(spec.backend.name).Config,
                             load_backend_config(path))
     return replace(spec, backend=BackendSpec(spec.backend.name, config, spec.backend.random_init,
                                              path))
@@ -212,9 +212,9 @@ def submit(args) -> int:
 
 def load_spec_with(args):
     """The spec of ``args.spec`` with ``--root`` and ``--storage`` applied."""
-    from lcrp_core.sweep.spec import load_spec
+    from lcrp_core.sweep.spec import load_sweep_spec
 
-    spec = load_spec(args.spec, check_root=args.root is None)
+    spec = load_sweep_spec(args.spec, check_root=args.root is None)
     if args.root is not None:
         spec = spec.with_root(args.root)
         spec.check_root()
@@ -243,10 +243,10 @@ def status(args) -> int:
 
 
 def check(args) -> int:
-    from lcrp_core.sweep.spec import load_spec
+    from lcrp_core.sweep.spec import load_sweep_spec
 
     for path in args.specs:
-        spec = load_spec(path, check_root=not args.no_root_check)
+        spec = load_sweep_spec(path, check_root=not args.no_root_check)
         if not args.no_root_check:
             spec.check_dataset()
         cells = spec.tpe.n_trials if spec.tpe is not None else len(spec.cells())

@@ -9,29 +9,20 @@ support weight).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import ConfigDict, Field, model_validator
+
+from lcrp_core.config import Model, Number, expect, fail, validate
 from lcrp_core.errors import ConfigError
 
-#: short name → field name
-SHORT_NAMES = {
-    "N": "num_frames",
-    "K": "top_k",
-    "H": "refine_rounds",
-    "delta": "min_region_frac",
-    "w_text": "w_text",
-    "w_quality": "w_quality",
-    "lam": "support_weight",
-}
-_FIELD_TO_SHORT = {v: k for k, v in SHORT_NAMES.items()}
 #: Refine stops early once the mask stops changing; more rounds than this are refused.
 MAX_REFINE_ROUNDS = 20
 
 
-@dataclass(frozen=True)
-class Params:
-    """LCRP parameters.
+class Params(Model):
+    """LCRP parameters (a spec, the trial database and reports name them by short name: the
+    field's alias).
 
     num_frames (N): frames sampled by Locate, ``round(linspace(0, T-1, N))``; N ≥ 1 (N > T
         samples every frame, as N = T).
@@ -45,51 +36,42 @@ class Params:
     support_weight (λ): Core's anchor maximises score + λ·support; λ ≥ 0.
     """
 
-    num_frames: int = 10
-    top_k: int = 3
-    refine_rounds: int = 3
-    min_region_frac: float = 0.003
-    w_text: float = 0.5
-    w_quality: float = 0.5
-    support_weight: float = 1.0
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
-    def __post_init__(self) -> None:
-        def need(cond: bool, name: str, what: str) -> None:
-            if not cond:
-                raise ConfigError(f"expected {what}, got {getattr(self, name)!r}",
-                                  key=_FIELD_TO_SHORT[name])
+    num_frames: Annotated[int, expect("N >= 1", lambda v: v >= 1), Field(alias="N")] = 10
+    top_k: Annotated[int, expect("K >= 1", lambda v: v >= 1), Field(alias="K")] = 3
+    refine_rounds: Annotated[int, expect(f"H >= 0 and H <= {MAX_REFINE_ROUNDS}",
+                                         lambda v: 0 <= v <= MAX_REFINE_ROUNDS),
+                             Field(alias="H")] = 3
+    min_region_frac: Annotated[Number, expect("0 <= delta < 1 (a fraction: 0.003 is 0.3 %)",
+                                              lambda v: 0 <= v < 1), Field(alias="delta")] = 0.003
+    w_text: Annotated[Number, expect("w_text >= 0", lambda v: v >= 0)] = 0.5
+    w_quality: Annotated[Number, expect("w_quality >= 0", lambda v: v >= 0)] = 0.5
+    support_weight: Annotated[Number, expect("lam >= 0", lambda v: v >= 0),
+                              Field(alias="lam")] = 1.0
 
-        for name in ("num_frames", "top_k", "refine_rounds"):
-            value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool), name, "an integer")
-        for name in ("min_region_frac", "w_text", "w_quality", "support_weight"):
-            value = getattr(self, name)
-            need(isinstance(value, (int, float)) and not isinstance(value, bool), name, "a number")
-        need(self.num_frames >= 1, "num_frames", "N >= 1")
-        need(self.top_k >= 1, "top_k", "K >= 1")
-        need(0 <= self.refine_rounds <= MAX_REFINE_ROUNDS, "refine_rounds",
-             f"H >= 0 and H <= {MAX_REFINE_ROUNDS}")
-        need(0 <= self.min_region_frac < 1, "min_region_frac", "0 <= delta < 1 (a fraction: 0.003 is 0.3 %)")
-        need(self.w_text >= 0, "w_text", "w_text >= 0")
-        need(self.w_quality >= 0, "w_quality", "w_quality >= 0")
-        need(self.w_text + self.w_quality > 0, "w_text", "w_text + w_quality > 0")
-        need(self.support_weight >= 0, "support_weight", "lam >= 0")
+    @model_validator(mode="after")
+    def _some_weight(self) -> Params:
+        if self.w_text + self.w_quality <= 0:
+            raise fail("w_text", "expected w_text + w_quality > 0", self.w_text)
+        return self
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, base: Params | None = None) -> Params:
         """Params from short names (N, K, H, delta, w_text, w_quality, lam) over ``base``."""
         unknown = sorted(set(values) - set(SHORT_NAMES))
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}; expected some of {sorted(SHORT_NAMES)}",
-                              key="params")
-        merged = asdict(base or cls())
-        merged.update({SHORT_NAMES[k]: v for k, v in values.items()})
-        return cls(**merged)
+            raise ConfigError(f"unknown parameter(s) {unknown}; expected some of "
+                              f"{sorted(SHORT_NAMES)}", key="params")
+        return validate(cls, {**(base or cls()).to_short(), **values}, source=None)
 
     def to_short(self) -> dict[str, Any]:
         """{short name: value} for every parameter."""
-        return {_FIELD_TO_SHORT[f.name]: getattr(self, f.name) for f in fields(self)}
+        return self.model_dump(by_alias=True)
 
+
+#: short name → field name
+SHORT_NAMES = {f.alias or name: name for name, f in Params.model_fields.items()}
 
 #: Named presets (the seed's defaults, and FindTrack's selection rule as a special case).
 PRESETS: dict[str, Params] = {

@@ -20,7 +20,7 @@ from lcrp_core.report.cells import Row, best_row, swept_names
 from lcrp_core.report.fmt import format_params, params_match
 from lcrp_core.report.output import write_files
 from lcrp_core.report.qualitative import Strip
-from lcrp_core.report.spec import Options, Plot, ReportSpec, load_spec
+from lcrp_core.report.spec import Options, Plot, ReportSpec, load_report_spec
 from lcrp_core.report.study import MissingStudy, read_study
 from lcrp_core.report.tables import TableBlock, block_text, to_html, to_latex, to_markdown
 from lcrp_core.sweep.storage import STUDIES_DIR
@@ -153,8 +153,6 @@ def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
 
 def _forest(plot: Plot, study: Loaded, options: Options):
     """(labels, Δ intervals, significant, reference label) for a forest plot, or None and why."""
-    from dataclasses import replace
-
     from lcrp_core.report.blocks import panel_stats, reference_row
 
     assert study.data is not None and study.rows is not None
@@ -164,7 +162,7 @@ def _forest(plot: Plot, study: Loaded, options: Options):
     if ref is None:
         return None, ("no reference row: no complete trial at " + format_params(selector)
                       if selector else "no reference row (plot key 'base') nor a base in the study's spec")
-    stats = panel_stats(rows, reference=ref, options=replace(options, paired=True))
+    stats = panel_stats(rows, reference=ref, options=options.model_copy(update={"paired": True}))
     if stats is None:
         return None, "no per-video scores in every complete row"
     names = swept_names(rows)
@@ -265,7 +263,7 @@ def build_report(spec_path: str | Path, *, out_dir: str | Path | None = None,
                  storage: str | None = None, studies_dir: Path = STUDIES_DIR) -> ReportResult:
     """Render the report spec at ``spec_path`` into ``out_dir`` (default: reports/<name>/ beside
     the spec). ``storage`` overrides the spec's storage for every study."""
-    spec = load_spec(spec_path)
+    spec = load_report_spec(spec_path)
     studies = load_studies(spec.studies, storage=storage or spec.storage, studies_dir=studies_dir)
     files, warnings = render_report(spec, studies, load_strips(spec, studies))
     target = Path(out_dir) if out_dir is not None else spec.path.parent / spec.name

@@ -102,7 +102,7 @@ def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: in
     from lcrp_core.pipeline import EvalContext, Params
     from lcrp_core.pipeline.stages import run
     from lcrp_core.report.blocks import full_params
-    from lcrp_core.sweep.spec import parse_spec
+    from lcrp_core.sweep.spec import parse_sweep_spec
 
     assert study.data is not None
     stored = schema.study_spec(study.data.user_attrs)
@@ -110,7 +110,7 @@ def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: in
         raise LcrpError("the study has no sweep spec naming its dataset and cache")
     if not stored.get("cache_dir"):
         raise LcrpError("the study's spec has no cache")
-    spec = parse_spec(stored, source=f"study {study.name}", check_root=False)
+    spec = parse_sweep_spec(stored, source=f"study {study.name}", check_root=False)
     ctx = EvalContext.from_spec(spec, wrap_backend=CacheOnly)
     dataset = ctx.dataset
     best_items, ref_items = best.items(), reference.items()

@@ -1,7 +1,9 @@
 """Report specifications (YAML in reports/): which studies feed which tables and plots.
 
-Every key is described in docs/report-spec.md. ``load_spec`` validates the whole file and raises
-one ConfigError naming the file and the key path (``tables[1].panels[0].columns``).
+Every key is described in docs/report-spec.md. The spec as written is a pydantic model
+(:class:`ReportFile`, one per section; see :mod:`lcrp_core.config`): ``load_report_spec``
+validates the whole file and raises one ConfigError naming the file and the key path
+(``tables[1].panels[0].columns``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, model_validator
+
+from lcrp_core.config import Model, Number, expect, fail, keyed, one_of, validate
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import SHORT_NAMES
 from lcrp_core.report.fmt import format_number, parse_delta
@@ -26,83 +31,234 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RESERVED_NAMES = ("literature",)
 
 
-@dataclass(frozen=True)
-class Options:
+def _ident(value: str) -> str:
+    if not value.strip():
+        raise fail(None, "expected a non-empty string", value)
+    if not _ID.match(value):
+        raise fail(None, "expected a name of letters, digits, '_', '-', '.'", value)
+    return value
+
+
+def _printed(value: Any) -> str | None:
+    """A literature value as printed ("~110.0 M", 0) or None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(None, "expected a value as printed (text or number)", value)
+    return format_number(value)
+
+
+def _selector(value: dict[str, Any]) -> dict[str, Any] | None:
+    """Parameter values selecting a configuration (δ by the one rule of pipeline/delta.py)."""
+    out = {}
+    for name, v in value.items():
+        if name not in SHORT_NAMES:
+            raise fail(name, f"unknown key; expected one of {sorted(SHORT_NAMES)}")
+        if name == "delta":
+            try:
+                v = parse_delta(v)
+            except ValueError as exc:
+                raise fail(name, str(exc)) from None
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise fail(name, "expected a number", v)
+        out[name] = v
+    return out or None
+
+
+def _items(allowed: tuple[str, ...], what: str) -> AfterValidator:
+    """A non-empty list of ``allowed`` values, as a tuple without repeats."""
+    def check(items: Any) -> tuple[str, ...]:
+        if not isinstance(items, (list, tuple)) or not items:
+            raise fail(None, "expected a non-empty list", items)
+        for i, item in enumerate(items):
+            if item not in allowed:
+                raise fail(i, f"expected {what}one of {list(allowed)}", item)
+        return tuple(dict.fromkeys(items))
+    return AfterValidator(check)
+
+
+def _between(low: int, high: int) -> AfterValidator:
+    return expect(f"an integer from {low} to {high}", lambda v: low <= v <= high)
+
+
+Ident = Annotated[str, AfterValidator(_ident)]
+Text = Annotated[str, expect("a non-empty string", str.strip)]
+Note = Annotated[Text, AfterValidator(str.strip)]
+Printed = Annotated[Any, AfterValidator(_printed)]
+Selector = Annotated[dict[str, Any], AfterValidator(_selector)]
+ParamName = Annotated[str, expect(f"a parameter name, one of {list(SHORT_NAMES)}",
+                                  lambda v: v in SHORT_NAMES)]
+NonEmpty = expect("a non-empty list", bool)
+
+
+class Options(Model):
     """``options:`` — std: show ± sample standard deviation over repeats (seeds); scores: the
     score columns (J&F, J, F); ci: a 95 % bootstrap CI over videos in each score cell; paired:
     Δ J&F against the reference row with its CI and a Holm-corrected paired p-value; alpha: the
     significance level of the marks; seed, n_resamples: of the bootstrap and permutation test."""
 
     std: bool = False
-    table_formats: tuple[str, ...] = TABLE_FORMATS
-    plot_formats: tuple[str, ...] = PLOT_FORMATS
-    dpi: int = 300
-    scores: tuple[str, ...] = ("JF",)
+    table_formats: Annotated[Any, _items(TABLE_FORMATS, "")] = TABLE_FORMATS
+    plot_formats: Annotated[Any, _items(PLOT_FORMATS, "")] = PLOT_FORMATS
+    dpi: Annotated[int, _between(50, 1200)] = 300
+    scores: Annotated[Any, _items(SCORE_COLUMNS, "")] = ("JF",)
     ci: bool = False
     paired: bool = False
-    alpha: float = 0.05
-    seed: int = 0
-    n_resamples: int = 9999
+    alpha: Annotated[Number, expect("a significance level between 0 and 0.5",
+                                    lambda v: 0 < v < 0.5), AfterValidator(float)] = 0.05
+    seed: Annotated[int, expect("a non-negative integer", lambda v: v >= 0)] = 0
+    n_resamples: Annotated[int, _between(99, 10**6)] = 9999
 
 
-@dataclass(frozen=True)
-class Panel:
+class Panel(Model):
     """One table of a side-by-side ablation: a study, the parameter columns to show (None: the
     parameters that vary across the study's rows) and the reference row of Δ (None: the sweep
-    spec's base configuration); ``top``: only the k best rows, best first (a TPE study's top-k)."""
+    spec's base configuration); ``top``: only the k best rows, best first (a TPE study's top-k).
+    A panel written as a string is its study."""
 
-    study: str
-    columns: tuple[str, ...] | None = None
-    reference: Mapping[str, Any] | None = None
-    top: int | None = None
+    study: Ident
+    columns: Annotated[Any, _items(tuple(SHORT_NAMES), "a parameter name, ")] | None = None
+    reference: Selector | None = None
+    top: Annotated[int, expect("a positive integer", lambda v: v >= 1)] | None = None
 
-
-@dataclass(frozen=True)
-class AblationTable:
-    id: str
-    title: str
-    panels: tuple[Panel, ...]
-    note: str = ""
+    @model_validator(mode="before")
+    @classmethod
+    def _study_only(cls, data: Any) -> Any:
+        return {"study": data} if isinstance(data, str) else data
 
 
-@dataclass(frozen=True)
-class ResourceRow:
+class _Table(Model):
+    """A table's id, title (its id when absent) and note."""
+
+    id: Ident
+    kind: str
+    title: Text
+    note: Note = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _title(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "title" not in data and "id" in data:
+            return {**data, "title": data["id"]}
+        return data
+
+
+class AblationTable(_Table):
+    kind: Annotated[str, one_of(("ablation",))] = "ablation"
+    panels: Annotated[list[Panel], NonEmpty, AfterValidator(tuple)]
+
+
+class ResourceRow(Model):
     """A literature row (values as printed) or a measured row (``study``, optional ``params``
     selecting the configuration; the best row when absent). Literal values override measured."""
 
-    method: str
-    learnable_params: str | None = None
-    training_memory: str | None = None
-    inference_memory: str | None = None
-    fps: str | None = None
-    study: str | None = None
-    params: Mapping[str, Any] | None = None
+    method: Text
+    learnable_params: Printed = None
+    training_memory: Printed = None
+    inference_memory: Printed = None
+    fps: Printed = None
+    study: Ident | None = None
+    params: Selector | None = None
+
+    @model_validator(mode="after")
+    def _params_of_a_study(self) -> ResourceRow:
+        if "params" in self.model_fields_set and self.study is None:
+            raise fail("params", "'params' selects a configuration of 'study'; give 'study' too")
+        return self
 
 
-@dataclass(frozen=True)
-class ResourceTable:
-    id: str
-    title: str
-    rows: tuple[ResourceRow, ...]
-    note: str = ""
+class ResourceTable(_Table):
+    kind: Annotated[str, one_of(("resources",))] = "resources"
+    rows: Annotated[list[ResourceRow], NonEmpty, AfterValidator(tuple)]
 
 
-@dataclass(frozen=True)
-class Plot:
+def _table(value: Any) -> AblationTable | ResourceTable:
+    kind = value.get("kind") if isinstance(value, Mapping) else None
+    model = {"ablation": AblationTable, "resources": ResourceTable}.get(kind)
+    if model is None:
+        raise fail("kind", "expected 'ablation' or 'resources'", kind)
+    with keyed():
+        return validate(model, value, source=None)
+
+
+#: plot kind → (the parameter axes it needs, the optional keys it takes)
+_PLOT_KEYS = {
+    "heatmap": (("x", "y"), ()),
+    "lines": (("x", "series"), ()),
+    "spread": ((), ("base",)),
+    "forest": ((), ("base",)),
+    "masks": ((), ("base", "top", "frames", "gif")),
+    "history": ((), ()),
+    "importances": ((), ()),
+}
+
+
+class Plot(Model):
     """``kind``: heatmap (x, y), lines (x, series), spread (base), forest (base), masks (base,
-    top, frames, gif), history, importances."""
+    top, frames, gif), history, importances. ``id`` defaults to kind_study[_axes]."""
 
-    id: str
-    kind: str
-    study: str
-    title: str = ""
-    x: str | None = None
-    y: str | None = None
-    series: str | None = None
-    base: Mapping[str, Any] | None = None
-    top: int = 2
-    frames: int = 4
+    kind: Annotated[str, one_of(PLOT_KINDS)]
+    id: Ident
+    study: Ident
+    title: Text = ""
+    x: ParamName | None = None
+    y: ParamName | None = None
+    series: ParamName | None = None
+    base: Selector | None = None
+    top: Annotated[int, _between(1, 20)] = 2
+    frames: Annotated[int, _between(1, 12)] = 4
     gif: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _axes_and_default_id(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or data.get("kind") not in _PLOT_KEYS:
+            return data
+        axes = _PLOT_KEYS[data["kind"]][0]
+        for axis in axes:
+            if axis not in data:
+                raise fail(axis, "missing required key")
+        parts = [data["kind"], data.get("study"), *(data[a] for a in axes)]
+        if "id" not in data and all(isinstance(p, str) for p in parts):
+            return {**data, "id": "_".join(parts)}
+        return data
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> Plot:
+        axes, optional = _PLOT_KEYS[self.kind]
+        allowed = {"kind", "id", "study", "title", *axes, *optional}
+        for key in self.model_fields_set - allowed:
+            raise fail(key, f"unknown key; expected one of {sorted(allowed)}")
+        if len(axes) == 2 and getattr(self, axes[0]) == getattr(self, axes[1]):
+            raise fail(axes[1], f"expected a parameter other than {getattr(self, axes[0])!r}")
+        return self
+
+
+class ReportFile(Model):
+    """A report spec as written (docs/report-spec.md)."""
+
+    name: Ident
+    title: Text | None = None
+    storage: Text | None = None
+    options: Options | None = None
+    tables: Annotated[list[Annotated[Any, AfterValidator(_table)]], AfterValidator(tuple)
+                      ] | None = None
+    plots: Annotated[list[Plot], AfterValidator(tuple)] | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ReportFile:
+        if self.name in RESERVED_NAMES:
+            raise fail("name", f"{self.name!r} is reserved (reports/{self.name}/ holds checked-in "
+                               f"data)")
+        if not self.tables and not self.plots:
+            raise fail("tables", "expected at least one table or plot")
+        seen: dict[str, str] = {}
+        for key, item in [(f"tables[{i}]", t) for i, t in enumerate(self.tables or ())] + \
+                         [(f"plots[{i}]", p) for i, p in enumerate(self.plots or ())]:
+            if item.id in seen:
+                raise fail(f"{key}.id", f"duplicate id {item.id!r} (also {seen[item.id]})")
+            seen[item.id] = key
+        return self
 
 
 @dataclass(frozen=True)
@@ -126,241 +282,20 @@ class ReportSpec:
         return list(dict.fromkeys(names))
 
 
-def load_spec(path: str | Path) -> ReportSpec:
+def load_report_spec(path: str | Path) -> ReportSpec:
     """Read and validate a report spec (YAML)."""
     path = Path(path)
     data = read_yaml(path, what="report spec")
-    return parse_spec(data, path=path)
+    return parse_report_spec(data, path=path)
 
 
-class _Reader:
-    """Validation helpers that raise ConfigError(path=spec file, key=key path)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=key)
-
-    def mapping(self, value: Any, key: str, *, required: tuple[str, ...] = (),
-                optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"expected a mapping, got {type(value).__name__}")
-        unknown = [k for k in value if k not in required + optional]
-        if unknown:
-            raise self.fail(_join(key, str(unknown[0])),
-                            f"unknown key; expected one of {sorted(required + optional)}")
-        for k in required:
-            if value.get(k) is None:
-                raise self.fail(_join(key, k), "required key is missing")
-        return value
-
-    def text(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def ident(self, value: Any, key: str) -> str:
-        value = self.text(value, key)
-        if not _ID.match(value):
-            raise self.fail(key, f"expected a name of letters, digits, '_', '-', '.', got {value!r}")
-        return value
-
-    def printed(self, value: Any, key: str) -> str | None:
-        """A literature value as printed ("~110.0 M", 0) or None."""
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(key, f"expected a value as printed (text or number), got {value!r}")
-        return value if isinstance(value, str) else format_number(value)
-
-    def seq(self, value: Any, key: str) -> list[Any]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(key, f"expected a non-empty list, got {value!r}")
-        return value
-
-    def param_name(self, value: Any, key: str) -> str:
-        if value not in SHORT_NAMES:
-            raise self.fail(key, f"expected a parameter name, one of {list(SHORT_NAMES)}, got {value!r}")
-        return value
-
-    def selector(self, value: Any, key: str) -> dict[str, Any]:
-        value = self.mapping(value, key, optional=tuple(SHORT_NAMES))
-        out = {}
-        for name, v in value.items():
-            if name == "delta":
-                try:
-                    out[name] = parse_delta(v)
-                except ValueError as exc:
-                    raise self.fail(_join(key, name), str(exc)) from None
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[name] = v
-            else:
-                raise self.fail(_join(key, name), f"expected a number, got {v!r}")
-        return out
-
-    def choices(self, value: Any, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-        items = self.seq(value, key)
-        for i, item in enumerate(items):
-            if item not in allowed:
-                raise self.fail(f"{key}[{i}]", f"expected one of {list(allowed)}, got {item!r}")
-        return tuple(dict.fromkeys(items))
-
-
-def _join(key: str, sub: str) -> str:
-    return f"{key}.{sub}" if key else sub
-
-
-def parse_spec(data: Any, *, path: Path) -> ReportSpec:
+def parse_report_spec(data: Any, *, path: Path) -> ReportSpec:
     """Validate a parsed YAML document (see the module doc)."""
-    r = _Reader(path)
     if data is None:
-        raise r.fail("", "the report spec is empty; expected at least 'tables' or 'plots'")
-    top = r.mapping(data, "", optional=("name", "title", "storage", "options", "tables", "plots"))
-    name = r.ident(top.get("name", path.stem), "name")
-    if name in RESERVED_NAMES:
-        raise r.fail("name", f"{name!r} is reserved (reports/{name}/ holds checked-in data)")
-    title = r.text(top["title"], "title") if "title" in top else name
-    storage = r.text(top["storage"], "storage") if top.get("storage") is not None else None
-    options = _options(r, top.get("options") or {})
-    tables = tuple(_table(r, t, f"tables[{i}]") for i, t in enumerate(top.get("tables") or []))
-    plots = tuple(_plot(r, p, f"plots[{i}]") for i, p in enumerate(top.get("plots") or []))
-    if not tables and not plots:
-        raise r.fail("tables", "expected at least one table or plot")
-    seen: dict[str, str] = {}
-    for key, item in [(f"tables[{i}]", t) for i, t in enumerate(tables)] + \
-                     [(f"plots[{i}]", p) for i, p in enumerate(plots)]:
-        if item.id in seen:
-            raise r.fail(f"{key}.id", f"duplicate id {item.id!r} (also {seen[item.id]})")
-        seen[item.id] = key
-    return ReportSpec(path=path, name=name, title=title, storage=storage, options=options,
-                      tables=tables, plots=plots)
-
-
-def _options(r: _Reader, value: Any) -> Options:
-    value = r.mapping(value, "options", optional=("std", "table_formats", "plot_formats", "dpi",
-                                                  "scores", "ci", "paired", "alpha", "seed",
-                                                  "n_resamples"))
-    flags = {}
-    for flag in ("std", "ci", "paired"):
-        flags[flag] = value.get(flag, False)
-        if not isinstance(flags[flag], bool):
-            raise r.fail(f"options.{flag}", f"expected true or false, got {flags[flag]!r}")
-    alpha = value.get("alpha", Options.alpha)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
-        raise r.fail("options.alpha", f"expected a significance level between 0 and 0.5, got {alpha!r}")
-    seed = value.get("seed", Options.seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise r.fail("options.seed", f"expected a non-negative integer, got {seed!r}")
-    n_resamples = value.get("n_resamples", Options.n_resamples)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or not 99 <= n_resamples <= 10**6:
-        raise r.fail("options.n_resamples", f"expected an integer from 99 to 1000000, got {n_resamples!r}")
-    dpi = value.get("dpi", Options.dpi)
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 50 <= dpi <= 1200:
-        raise r.fail("options.dpi", f"expected an integer from 50 to 1200, got {dpi!r}")
-    scores = r.choices(value.get("scores", list(Options.scores)), "options.scores", SCORE_COLUMNS)
-    return Options(
-        **flags, scores=scores, alpha=float(alpha), seed=seed, n_resamples=n_resamples,
-        table_formats=r.choices(value.get("table_formats", list(TABLE_FORMATS)),
-                                "options.table_formats", TABLE_FORMATS),
-        plot_formats=r.choices(value.get("plot_formats", list(PLOT_FORMATS)),
-                               "options.plot_formats", PLOT_FORMATS),
-        dpi=dpi,
-    )
-
-
-def _table(r: _Reader, value: Any, key: str) -> AblationTable | ResourceTable:
-    kind = value.get("kind") if isinstance(value, Mapping) else None
-    if kind == "ablation":
-        value = r.mapping(value, key, required=("id", "kind", "panels"), optional=("title", "note"))
-        panels = []
-        for i, p in enumerate(r.seq(value["panels"], f"{key}.panels")):
-            pkey = f"{key}.panels[{i}]"
-            if isinstance(p, str):
-                panels.append(Panel(study=r.ident(p, pkey)))
-                continue
-            p = r.mapping(p, pkey, required=("study",), optional=("columns", "reference", "top"))
-            columns = None
-            if "columns" in p:
-                columns = tuple(r.param_name(c, f"{pkey}.columns[{j}]")
-                                for j, c in enumerate(r.seq(p["columns"], f"{pkey}.columns")))
-            reference = r.selector(p["reference"], f"{pkey}.reference") if p.get("reference") else None
-            top = p.get("top")
-            if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-                raise r.fail(f"{pkey}.top", f"expected a positive integer, got {top!r}")
-            panels.append(Panel(study=r.ident(p["study"], f"{pkey}.study"), columns=columns,
-                                reference=reference, top=top))
-        return AblationTable(id=r.ident(value["id"], f"{key}.id"),
-                             title=r.text(value.get("title", value["id"]), f"{key}.title"),
-                             panels=tuple(panels), note=_note(r, value, key))
-    if kind == "resources":
-        value = r.mapping(value, key, required=("id", "kind", "rows"), optional=("title", "note"))
-        rows = []
-        for i, row in enumerate(r.seq(value["rows"], f"{key}.rows")):
-            rkey = f"{key}.rows[{i}]"
-            row = r.mapping(row, rkey, required=("method",),
-                            optional=("learnable_params", "training_memory", "inference_memory",
-                                      "fps", "study", "params"))
-            if "params" in row and "study" not in row:
-                raise r.fail(f"{rkey}.params", "'params' selects a configuration of 'study'; "
-                                               "give 'study' too")
-            rows.append(ResourceRow(
-                method=r.text(row["method"], f"{rkey}.method"),
-                **{k: r.printed(row.get(k), f"{rkey}.{k}")
-                   for k in ("learnable_params", "training_memory", "inference_memory", "fps")},
-                study=r.ident(row["study"], f"{rkey}.study") if row.get("study") is not None else None,
-                params=r.selector(row["params"], f"{rkey}.params") if row.get("params") else None,
-            ))
-        return ResourceTable(id=r.ident(value["id"], f"{key}.id"),
-                             title=r.text(value.get("title", value["id"]), f"{key}.title"),
-                             rows=tuple(rows), note=_note(r, value, key))
-    raise r.fail(f"{key}.kind", f"expected 'ablation' or 'resources', got {kind!r}")
-
-
-def _note(r: _Reader, value: Mapping[str, Any], key: str) -> str:
-    return r.text(value["note"], f"{key}.note").strip() if value.get("note") is not None else ""
-
-
-_PLOT_KEYS = {
-    "heatmap": (("x", "y"), ()),
-    "lines": (("x", "series"), ()),
-    "spread": ((), ("base",)),
-    "forest": ((), ("base",)),
-    "masks": ((), ("base", "top", "frames", "gif")),
-    "history": ((), ()),
-    "importances": ((), ()),
-}
-
-
-def _plot(r: _Reader, value: Any, key: str) -> Plot:
-    kind = value.get("kind") if isinstance(value, Mapping) else None
-    if kind not in _PLOT_KEYS:
-        if not isinstance(value, Mapping):
-            r.mapping(value, key)
-        raise r.fail(f"{key}.kind", f"expected one of {list(PLOT_KINDS)}, got {kind!r}")
-    required, optional = _PLOT_KEYS[kind]
-    value = r.mapping(value, key, required=("kind", "study", *required),
-                      optional=("id", "title", *optional))
-    study = r.ident(value["study"], f"{key}.study")
-    axes = {a: r.param_name(value[a], f"{key}.{a}") for a in required}
-    if len(set(axes.values())) < len(axes):
-        raise r.fail(f"{key}.{required[-1]}", f"expected a parameter other than {axes[required[0]]!r}")
-    default_id = "_".join([kind, study, *axes.values()])
-    extra: dict[str, Any] = {}
-    for name, low, high in (("top", 1, 20), ("frames", 1, 12)):
-        if name in value:
-            n = value[name]
-            if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high:
-                raise r.fail(f"{key}.{name}", f"expected an integer from {low} to {high}, got {n!r}")
-            extra[name] = n
-    if "gif" in value:
-        if not isinstance(value["gif"], bool):
-            raise r.fail(f"{key}.gif", f"expected true or false, got {value['gif']!r}")
-        extra["gif"] = value["gif"]
-    return Plot(
-        id=r.ident(value.get("id", default_id), f"{key}.id"),
-        kind=kind, study=study,
-        title=r.text(value["title"], f"{key}.title") if "title" in value else "",
-        base=r.selector(value["base"], f"{key}.base") if value.get("base") else None,
-        **axes, **extra,
-    )
+        raise ConfigError("the report spec is empty; expected at least 'tables' or 'plots'",
+                          path=path)
+    if isinstance(data, Mapping) and "name" not in data:
+        data = {"name": path.stem, **data}
+    f = validate(ReportFile, data, source=str(path))
+    return ReportSpec(path=path, name=f.name, title=f.title or f.name, storage=f.storage,
+                      options=f.options or Options(), tables=f.tables or (), plots=f.plots or ())

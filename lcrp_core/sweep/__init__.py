@@ -1,6 +1,6 @@
 """The sweep driver: YAML specs, Optuna studies as an exactly-once work queue, workers, status.
 
-- ``spec``: :func:`load_spec` / :func:`parse_spec` → :class:`SweepSpec` (docs/sweep-spec.md);
+- ``spec``: :func:`load_sweep_spec` / :func:`parse_sweep_spec` → :class:`SweepSpec` (docs/sweep-spec.md);
 - ``queue``: :func:`prepare_study` (create or resume) and :func:`open_queue` → :class:`SweepQueue`
   (pop, fail + re-queue, reap lost workers);
 - ``worker``: :func:`run_worker` (one EvalContext, trials until none waits);
@@ -18,7 +18,7 @@ Names are imported on first access, so importing ``lcrp_core.sweep.storage`` sta
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
-    "spec": ["SweepSpec", "load_spec", "parse_spec"],
+    "spec": ["SweepSpec", "load_sweep_spec", "parse_sweep_spec"],
     "queue": ["SweepQueue", "open_queue", "prepare_study"],
     "worker": ["run_worker"],
     "driver": ["drive", "run_sweep"],

@@ -39,7 +39,7 @@ import psutil
 
 from lcrp_core import schema
 from lcrp_core.errors import ConfigError
-from lcrp_core.sweep.spec import SweepSpec, parse_spec, study_identity
+from lcrp_core.sweep.spec import SweepSpec, parse_sweep_spec, study_identity
 from lcrp_core.sweep.storage import (
     check_storage_file,
     normalize_url,
@@ -193,7 +193,7 @@ def _resume(spec: SweepSpec, study: optuna.Study, attrs: Mapping[str, Any],
         raise ConfigError(f"the spec drops cell(s) {shown} of {where}; a study's cells can only "
                           f"be added to (use another study name to run fewer or other cells)",
                           path=spec.source, key=spec.kind)
-    running = parse_spec(stored, source=where, check_root=False)
+    running = parse_sweep_spec(stored, source=where, check_root=False)
     added = [c for key, c in new.items() if key not in old]
     if added:
         if spec.kind == "grid":
@@ -206,7 +206,7 @@ def _resume(spec: SweepSpec, study: optuna.Study, attrs: Mapping[str, Any],
                               path=spec.source, key="points")
         first = sorted({spec.cells().index(c) // spec.repeats for c in added})
         grown = dict(stored, points=list(stored["points"]) + [dict(spec.points[i]) for i in first])
-        running = parse_spec(grown, source=where, check_root=False)
+        running = parse_sweep_spec(grown, source=where, check_root=False)
         study.set_user_attr(schema.SPEC, running.to_json())
         study.set_user_attr(schema.CELLS, [c.to_json() for c in running.cells()])
         study.set_user_attr(schema.SPEC_HASH, running.hash())
@@ -232,7 +232,7 @@ def open_queue(study_name: str, url: str) -> SweepQueue:
     if schema.SPEC not in attrs:
         raise ConfigError(f"study {study_name!r} is not an lcrp sweep study (no {schema.SPEC})",
                           path=url, key="study")
-    spec = parse_spec(attrs[schema.SPEC], source=f"study {study_name} in {url}", check_root=False)
+    spec = parse_sweep_spec(attrs[schema.SPEC], source=f"study {study_name} in {url}", check_root=False)
     spec = spec.with_storage(url)
     storage = _open_storage(spec)
     return SweepQueue(spec, optuna.load_study(study_name=study_name, storage=storage), storage)

@@ -25,10 +25,11 @@ import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from lcrp_core.config import Model, checked, expect, validate
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.driver import STOPPED, drive
@@ -64,27 +65,34 @@ def parse_time(value: str | int, *, key: str = "slurm.time") -> int:
     return minutes
 
 
-@dataclass(frozen=True)
-class SlurmSettings:
+def _time_text(value: Any) -> str:
+    parse_time(value)
+    return str(value)
+
+
+def _at_least(minimum: int) -> Any:
+    return expect(f"an integer >= {minimum}", lambda v: v >= minimum)
+
+
+class SlurmSettings(Model):
     """How a study's workers are submitted (the spec's ``slurm:`` block; CLI options override).
     ``additional`` holds further sbatch options (``--slurm KEY=VALUE``: ``qos=high``)."""
 
-    jobs: int = 1
-    gpus_per_job: int = 0
-    workers_per_device: int = 1
+    jobs: Annotated[int, _at_least(1)] = 1
+    gpus_per_job: Annotated[int, _at_least(0)] = 0
+    workers_per_device: Annotated[int, _at_least(1)] = 1
     partition: str | None = None
-    time: str = "4:00:00"
+    time: Annotated[Any, checked(_time_text)] = "4:00:00"
     account: str | None = None
-    cpus_per_job: int | None = None
+    cpus_per_job: Annotated[int, _at_least(1)] | None = None
     mem: str | None = None
     log_dir: str = "studies/slurm"
-    additional: dict[str, str] = field(default_factory=dict)
+    additional: Annotated[Any, expect("a mapping of sbatch options (qos: high)", lambda v: isinstance(
+        v, Mapping) and all(isinstance(k, str) for k in v)), checked(lambda v: {
+            k: str(x) for k, x in v.items()})] = {}
 
     def to_json(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "gpus_per_job": self.gpus_per_job,
-                "workers_per_device": self.workers_per_device, "partition": self.partition,
-                "time": self.time, "account": self.account, "cpus_per_job": self.cpus_per_job,
-                "mem": self.mem, "log_dir": self.log_dir, "additional": dict(self.additional)}
+        return self.model_dump()
 
     def slots(self) -> list[str]:
         """The worker slots of one job: its GPUs (``cuda:0..G-1``, as SLURM's
@@ -116,42 +124,15 @@ def parse_slurm(value: Any, *, source: str = "") -> SlurmSettings:
     """The spec's ``slurm:`` block; errors name ``slurm.<key>``."""
     if value is None:
         return SlurmSettings()
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"expected a mapping, got {value!r}", path=source or None, key="slurm")
-    allowed = tuple(SlurmSettings().to_json())
-    for key in value:
-        if key not in allowed:
-            raise ConfigError(f"unknown key; expected one of {list(allowed)}", path=source or None,
-                              key=f"slurm.{key}")
-    return settings_with(SlurmSettings(), dict(value), source=source)
+    return validate(SlurmSettings, value, source=source or None, at="slurm")
 
 
 def settings_with(base: SlurmSettings, over: Mapping[str, Any], *, source: str = "") -> SlurmSettings:
-    """``base`` with the non-None values of ``over``, validated."""
+    """``base`` with the non-None values of ``over`` (``additional`` merged), validated."""
     values = {k: v for k, v in over.items() if v is not None}
-
-    def fail(key: str, what: str) -> ConfigError:
-        return ConfigError(f"expected {what}, got {values[key]!r}", path=source or None,
-                           key=f"slurm.{key}")
-
-    for key, minimum in (("jobs", 1), ("gpus_per_job", 0), ("workers_per_device", 1),
-                         ("cpus_per_job", 1)):
-        if key in values:
-            v = values[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise fail(key, f"an integer >= {minimum}")
-    for key in ("partition", "account", "mem", "log_dir"):
-        if key in values and not isinstance(values[key], str):
-            raise fail(key, "a string")
-    if "time" in values:
-        parse_time(values["time"])
-        values["time"] = str(values["time"])
-    if "additional" in values:
-        extra = values["additional"]
-        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
-            raise fail("additional", "a mapping of sbatch options (qos: high)")
-        values["additional"] = {**base.additional, **{k: str(v) for k, v in extra.items()}}
-    return replace(base, **values)
+    if isinstance(values.get("additional"), Mapping):
+        values["additional"] = {**base.additional, **values["additional"]}
+    return parse_slurm(base.to_json() | values, source=source)
 
 
 def parse_key_values(items: Sequence[str]) -> dict[str, str]:
@@ -328,7 +309,7 @@ def submit_extract(job: Any, settings: SlurmSettings, *, log_level: int = loggin
     shards = [pending[i::settings.jobs] for i in range(min(settings.jobs, len(pending)))]
     folder = Path(settings.log_dir) / f"extract-{Path(job.root).name}-{job.backend}"
     folder.mkdir(parents=True, exist_ok=True)
-    ex = executor(folder / "%j", replace(settings, jobs=len(shards)), f"extract-{job.backend}")
+    ex = executor(folder / "%j", settings.model_copy(update={"jobs": len(shards)}), f"extract-{job.backend}")
     absolute = replace(job, root=str(Path(job.root).resolve()),
                        cache_dir=str(Path(job.cache_dir).resolve()))
     with _sbatch_errors(), ex.batch():

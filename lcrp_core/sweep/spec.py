@@ -1,9 +1,10 @@
 """Sweep specifications: one YAML file per study, validated fully before anything runs.
 
-``load_spec(path)`` reads and validates a spec; ``parse_spec(mapping, source=...)`` validates an
+``load_sweep_spec(path)`` reads and validates a spec; ``parse_sweep_spec(mapping, source=...)`` validates an
 already-loaded mapping (the resolved spec a worker reads back from its study). Every error is ONE
 :class:`~lcrp_core.errors.ConfigError` naming the file, the key path (``points[2].delta``) and what
-was expected. docs/sweep-spec.md lists every key, its type and default.
+was expected. The spec as written is a pydantic model (:class:`SpecFile`, one per section; see
+:mod:`lcrp_core.config`); docs/sweep-spec.md lists every key, its type and default.
 
 The resolved spec (:meth:`SweepSpec.to_json`) is itself a valid spec with every default filled
 in, so the same parser reads it back. :meth:`SweepSpec.hash` covers only what changes results
@@ -15,11 +16,25 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from lcrp_core.backends.base import config_hash
+from lcrp_core.config import (
+    Model,
+    Number,
+    at_least,
+    checked,
+    expect,
+    fail,
+    keyed,
+    message_of,
+    one_of,
+    validate,
+)
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import compact_devices, parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
@@ -36,12 +51,9 @@ SWEEP_DATASETS = tuple(k for k in DATASET_KINDS if k != "ref-youtube-vos")
 DEFAULT_PROTOCOL = {"ref-davis17": "davis-unsupervised", "mevis": "per-expression"}
 PRUNERS = ("none", "wilcoxon")
 
-_TOP_KEYS = ("study", "description", "dataset", "backend", "protocol", "base", *KINDS, "repeats",
-             "storage", "devices", "cache_dir", "max_retries", "heartbeat_interval", "grace_period",
-             "slurm")
 #: Parameters that take integers (N, K, H); the others take numbers.
 INT_PARAMS = {short for short, name in SHORT_NAMES.items()
-               if next(f for f in fields(Params) if f.name == name).type == "int"}
+              if Params.model_fields[name].annotation is int}
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -225,7 +237,10 @@ class SweepSpec:
         return replace(self, devices=tuple(parse_devices(list(devices))))
 
     def with_storage(self, url: str) -> SweepSpec:
-        return replace(self, storage=_storage(url, "storage"))
+        try:
+            return replace(self, storage=_storage(url))
+        except ConfigError as exc:
+            raise ConfigError(message_of(exc), key="storage") from None
 
     def check_root(self) -> None:
         """Refuse a dataset root that is not an existing folder."""
@@ -282,7 +297,7 @@ def _range_json(r: Range) -> dict[str, Any]:
     return out
 
 
-def load_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
+def load_sweep_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
     """Read and validate the YAML spec at ``path``.
 
     ``check_root=False`` skips the dataset-root check (to validate specs on a machine without the
@@ -290,307 +305,295 @@ def load_spec(path: str | Path, *, check_root: bool = True) -> SweepSpec:
     """
     path = Path(path)
     data = read_yaml(path, what="sweep spec")
-    return parse_spec(data, source=str(path), check_root=check_root)
+    return parse_sweep_spec(data, source=str(path), check_root=check_root)
 
 
-def parse_spec(data: Any, *, source: str, check_root: bool = True) -> SweepSpec:
+def parse_sweep_spec(data: Any, *, source: str, check_root: bool = True) -> SweepSpec:
     """Validate a spec mapping; errors name ``source`` and the key path."""
-    try:
-        spec = _Parser(source).spec(data)
-    except LcrpError as exc:
-        if isinstance(exc, ConfigError) and exc.path == source:
-            raise
-        raise ConfigError(_message(exc), path=source, key=exc.key) from exc
+    spec = validate(SpecFile, data, source=source).build(source)
     if check_root:
         spec.check_root()
     return spec
 
 
-def _message(exc: LcrpError) -> str:
-    """The message of ``exc`` without its ``path: key:`` prefix."""
-    text = str(exc)
-    for part in (exc.path, exc.key):
-        if part:
-            text = text.removeprefix(f"{part}: ")
-    return text
-
-
-def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Float parameters given as integers (``delta: 0``) become floats, so cells compare equal;
-    δ follows the one rule of pipeline/delta.py (``0.003`` or ``"0.3%"``; a bare ``0.3`` is
-    refused with a hint). Raises ConfigError(key="delta")."""
-    out = {}
-    for n, v in values.items():
-        if n == "delta":
-            try:
-                v = parse_delta(v)
-            except ValueError as exc:
-                raise ConfigError(str(exc), key="delta") from None
-        elif n not in INT_PARAMS and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        out[n] = v
-    return out
-
-
-def _storage(url: str, key: str, source: str = "") -> str:
-    try:
-        url = normalize_url(url)
-        storage_kind(url)
-    except ConfigError as exc:
-        raise ConfigError(_message(exc), path=source or None, key=key) from exc
+def _storage(url: str) -> str:
+    """``url`` normalized; an unsupported one is refused (a ConfigError)."""
+    url = normalize_url(url)
+    storage_kind(url)
     return url
 
 
-class _Parser:
-    """Walks a spec mapping; every failure is a ConfigError naming the source and the key path."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, where: str, what: str, got: Any = ...) -> ConfigError:
-        return ConfigError(what if got is ... else f"{what}, got {got!r}", path=self.source,
-                           key=where or None)
-
-    def mapping(self, value: Any, where: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = (), *, noun: str = "key") -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "expected a mapping", value)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(_join(where, key), f"unknown {noun}; expected one of {list(allowed)}")
-        for key in required:
-            if key not in value:
-                raise self.fail(_join(where, key), "missing required key")
-        return dict(value)
-
-    def typed(self, value: Any, where: str, kind: type | tuple[type, ...], what: str) -> Any:
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self.fail(where, f"expected {what}", value)
-        return value
-
-    def integer(self, value: Any, where: str, *, minimum: int) -> int:
-        self.typed(value, where, int, "an integer")
-        if value < minimum:
-            raise self.fail(where, f"expected an integer >= {minimum}", value)
-        return value
-
-    def number(self, value: Any, where: str) -> float:
-        return self.typed(value, where, (int, float), "a number")
-
-    def params(self, where: str, values: Mapping[str, Any], base: Params, *,
-               at_value: bool = False) -> Params:
-        """``base`` overridden by ``values`` (short names), validated by Params. Errors name
-        ``where.<param>``, or ``where`` itself when it already is the value's path (``at_value``)."""
+def _value(name: str, value: Any, *key: str | int) -> Any:
+    """A parameter value as a cell holds it: float parameters given as integers (``delta: 0``)
+    become floats, so cells compare equal; δ follows the one rule of pipeline/delta.py
+    (``0.003`` or ``"0.3%"``; a bare ``0.3`` is refused with a hint); an error names ``key``."""
+    if name == "delta":
         try:
-            return Params.from_mapping(_coerce(values), base=base)
-        except ConfigError as exc:
-            key = _join(where, exc.key) if exc.key in SHORT_NAMES and not at_value else where
-            raise ConfigError(_message(exc), path=self.source, key=key) from exc
+            return parse_delta(value)
+        except ValueError as exc:
+            raise fail(key, str(exc)) from None
+    if name not in INT_PARAMS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
-    # sections
 
-    def spec(self, data: Any) -> SweepSpec:
-        spec = self.mapping(data, "", _TOP_KEYS, required=("study", "dataset", "backend"))
-        study = self.typed(spec["study"], "study", str, "a study name")
-        if not _STUDY_NAME.match(study):
-            raise self.fail("study", "expected a name of letters, digits, '_', '.', '-'", study)
-        description = self.typed(spec.get("description", ""), "description", str, "a string")
-        dataset = self.dataset(spec["dataset"])
-        backend = self.backend(spec["backend"])
-        from lcrp_core.pipeline.evaluation import PIPELINE_PROTOCOLS
+def _known(names: Mapping[str, Any]) -> dict[str, Any]:
+    for name in names:
+        if name not in SHORT_NAMES:
+            raise fail(name, f"unknown parameter; expected one of {list(SHORT_NAMES)}")
+    return dict(names)
 
-        protocol = self.typed(spec.get("protocol", DEFAULT_PROTOCOL[dataset.kind]), "protocol", str,
-                              "a protocol name")
-        if protocol not in PIPELINE_PROTOCOLS:
-            raise self.fail("protocol", f"expected one of {list(PIPELINE_PROTOCOLS)}", protocol)
-        base_preset, base = self.base(spec.get("base", {}))
 
-        present = [k for k in KINDS if k in spec]
-        if len(present) != 1:
-            raise self.fail(present[1] if present else "", f"expected exactly one of {list(KINDS)}, "
-                            f"got {present or 'none'}")
-        kind = present[0]
-        grid = self.grid(spec["grid"], base) if kind == "grid" else None
-        points = self.points(spec["points"], base) if kind == "points" else None
-        tpe = self.tpe(spec["tpe"], base) if kind == "tpe" else None
+def _overrides(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameter overrides by short name, each value as a cell holds it."""
+    return {name: _value(name, v, name) for name, v in _known(values).items()}
 
-        repeats = self.integer(spec.get("repeats", 1), "repeats", minimum=1)
-        if tpe is not None and repeats != 1:
-            raise self.fail("repeats", "expected 1 for a tpe study (repeats apply to grid and points)",
-                            repeats)
-        storage = _storage(self.typed(spec.get("storage", default_storage_url(study)), "storage",
-                                      str, "a storage URL"), "storage", self.source)
-        devices_raw = self.typed(spec.get("devices", ["cpu"]), "devices", (list, str),
-                                 "a list of devices")
-        try:
-            devices = tuple(parse_devices(devices_raw))
-        except ConfigError as exc:
-            raise self.fail("devices", _message(exc)) from exc
-        cache_dir = self.typed(spec.get("cache_dir", "cache"), "cache_dir", str, "a folder path")
-        max_retries = self.integer(spec.get("max_retries", 2), "max_retries", minimum=0)
-        heartbeat = self.integer(spec.get("heartbeat_interval", 30), "heartbeat_interval", minimum=1)
-        grace = self.integer(spec.get("grace_period", 4 * heartbeat), "grace_period", minimum=1)
-        if grace <= heartbeat:
-            raise self.fail("grace_period", f"expected more than heartbeat_interval ({heartbeat} s)",
-                            grace)
-        slurm = None
-        if spec.get("slurm") is not None:
-            from lcrp_core.sweep.slurm import parse_slurm
 
-            slurm = parse_slurm(spec["slurm"], source=self.source).to_json()
-        return SweepSpec(study, description, dataset, backend, protocol, base_preset, base, kind,
-                         grid, points, tpe, repeats, storage, devices, cache_dir, max_retries,
-                         heartbeat, grace, self.source, slurm)
+def _params(base: Params, values: Mapping[str, Any], *key: str | int,
+            at_value: bool = False) -> Params:
+    """``base`` overridden by ``values``; an error names ``key``.<param> (``key`` itself
+    when ``at_value``)."""
+    with keyed(*key, at_value=at_value):
+        return Params.from_mapping(values, base=base)
 
-    def dataset(self, value: Any) -> DatasetSpec:
-        ds = self.mapping(value, "dataset", ("kind", "root", "split", "videos"),
-                          required=("kind", "root"))
-        kind = self.typed(ds["kind"], "dataset.kind", str, "a dataset kind")
-        if kind not in SWEEP_DATASETS:
-            extra = " (it has no public ground truth to score)" if kind in DATASET_KINDS else ""
-            raise self.fail("dataset.kind", f"expected one of {list(SWEEP_DATASETS)}{extra}", kind)
+
+Overrides = Annotated[dict[str, Any], AfterValidator(_overrides)]
+NonEmpty = expect("a non-empty list of values", bool)
+
+
+def _base(value: dict[str, Any]) -> tuple[str | None, Params]:
+    values = dict(value)
+    preset = values.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise fail("preset", "expected a preset name", preset)
+    if preset is not None and preset not in PRESETS:
+        raise fail("preset", f"expected one of {sorted(PRESETS)}", preset)
+    return preset, _params(PRESETS.get(preset, Params()), _overrides(values))
+
+
+def _dataset_kind(kind: str) -> str:
+    if kind not in SWEEP_DATASETS:
+        extra = " (it has no public ground truth to score)" if kind in DATASET_KINDS else ""
+        raise fail(None, f"expected one of {list(SWEEP_DATASETS)}{extra}", kind)
+    return kind
+
+
+def _devices(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, str)):
+        raise fail(None, "expected a list of devices", value)
+    with keyed(at_value=True):
+        return tuple(parse_devices(value))
+
+
+class DatasetSection(Model):
+    kind: Annotated[str, AfterValidator(_dataset_kind)]
+    root: str
+    split: str | None = None
+    videos: Annotated[list[str], expect("at least one video name (or no key)", bool)] | None = None
+
+    def spec(self) -> DatasetSpec:
         from lcrp_core.data import DEFAULT_SPLITS
 
-        root = self.typed(ds["root"], "dataset.root", str, "a folder path")
-        split = self.typed(ds.get("split", DEFAULT_SPLITS[kind]), "dataset.split", str, "a split name")
-        videos = ds.get("videos")
-        if videos is not None:
-            self.typed(videos, "dataset.videos", list, "a list of video names")
-            if not videos:
-                raise self.fail("dataset.videos", "expected at least one video name (or no key)")
-            videos = tuple(self.typed(v, f"dataset.videos[{i}]", str, "a video name")
-                           for i, v in enumerate(videos))
-        return DatasetSpec(kind, root, split, videos)
+        return DatasetSpec(self.kind, self.root, self.split or DEFAULT_SPLITS[self.kind],
+                           tuple(self.videos) if self.videos is not None else None)
 
-    def backend(self, value: Any) -> BackendSpec:
+
+class BackendSection(Model):
+    name: str
+    config: dict[str, Any] | None = None
+    config_file: str | None = None
+    random_init: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BackendSection:
+        if {"config", "config_file"} <= self.model_fields_set:
+            raise fail("config_file", "expected either config or config_file, not both")
+        return self
+
+    def spec(self) -> BackendSpec:
+        """The backend's complete config (its file read, defaults filled in), validated."""
         from lcrp_core.backends.base import backend_class, load_backend_config, resolve_config
 
-        be = self.mapping(value, "backend", ("name", "config", "config_file", "random_init"),
-                          required=("name",))
-        name = self.typed(be["name"], "backend.name", str, "a backend name")
-        if "config" in be and "config_file" in be:
-            raise self.fail("backend.config_file", "expected either config or config_file, not both")
-        if "config_file" in be:
-            where = "backend.config_file"
-            config = load_backend_config(self.typed(be["config_file"], where, str, "a YAML file path"))
+        with keyed("name", at_value=True):
+            cls = backend_class(self.name)
+        if self.config_file is not None:
+            where = "config_file"
+            try:
+                config = load_backend_config(self.config_file)
+            except ConfigError as exc:
+                raise fail(where, str(exc)) from None
         else:
-            where = "backend.config"
-            config = self.typed(be.get("config") or {}, where, Mapping, "a mapping of config keys")
-        random_init = self.typed(be.get("random_init", False), "backend.random_init", bool,
-                                 "true or false")
-        try:
-            cls = backend_class(name)
-        except ConfigError as exc:
-            raise self.fail("backend.name", _message(exc)) from exc
-        return BackendSpec(name, resolve_config(where, cls.defaults, dict(config)), random_init,
-                           be.get("config_file"))
+            where, config = "config", self.config or {}
+        with keyed():
+            resolved = resolve_config(where, cls.Config, config)
+        return BackendSpec(self.name, resolved, self.random_init, self.config_file)
 
-    def base(self, value: Any) -> tuple[str | None, Params]:
-        raw = self.mapping({"preset": value} if isinstance(value, str) else value, "base",
-                           ("preset", *SHORT_NAMES))
-        preset = raw.pop("preset", None)
-        start = Params()
-        if preset is not None:
-            self.typed(preset, "base.preset", str, "a preset name")
-            if preset not in PRESETS:
-                raise self.fail("base.preset", f"expected one of {sorted(PRESETS)}", preset)
-            start = PRESETS[preset]
-        return preset, self.params("base", raw, start)
 
-    def grid(self, value: Any, base: Params) -> dict[str, tuple[Any, ...]]:
-        raw = self.mapping(value, "grid", tuple(SHORT_NAMES), noun="parameter")
-        if not raw:
-            raise self.fail("grid", "expected at least one parameter with a list of values")
-        grid = {}
-        for name, values in raw.items():
-            self.typed(values, f"grid.{name}", list, "a non-empty list of values")
-            if not values:
-                raise self.fail(f"grid.{name}", "expected a non-empty list of values")
+class Span(Model):
+    """A number range of a TPE dimension (:class:`IntSpan` for N, K, H)."""
+
+    low: Number
+    high: Number
+    step: Annotated[Number, expect("a positive step", lambda v: v > 0)] | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Span:
+        if self.low > self.high:
+            raise fail("high", f"expected high >= low ({self.low})", self.high)
+        if self.step is not None and self.log:
+            raise fail("step", "expected either step or log: true, not both")
+        if self.log and self.low <= 0:
+            raise fail("low", "expected low > 0 on a log scale", self.low)
+        return self
+
+
+class IntSpan(Span):
+    low: int
+    high: int
+    step: Annotated[int, expect("a positive step", lambda v: v > 0)] | None = None
+
+
+class Choices(Model):
+    choices: Annotated[list[Any], NonEmpty]
+
+
+def _range(name: str, value: Any) -> Range:
+    """One TPE dimension of parameter ``name``: choices, or low..high (a step or a log scale)."""
+    if isinstance(value, Mapping) and "choices" in value:
+        with keyed():
+            choices = validate(Choices, value, source=None).choices
+        return Range(choices=tuple(_value(name, v, "choices", i) for i, v in enumerate(choices)))
+    if name == "delta" and isinstance(value, Mapping):
+        value = {**value, **{k: _value(name, value[k], k) for k in ("low", "high") if k in value}}
+    is_int = name in INT_PARAMS
+    with keyed():
+        r = validate(IntSpan if is_int else Span, value, source=None)
+    kind = int if is_int else float
+    return Range(low=kind(r.low), high=kind(r.high), step=None if r.step is None else kind(r.step),
+                 log=r.log)
+
+
+def _ranges(value: dict[str, Any]) -> dict[str, Range]:
+    out = {}
+    for name, r in _known(value).items():
+        with keyed(name):
+            out[name] = _range(name, r)
+    return out
+
+
+class TpeSection(Model):
+    params: Annotated[dict[str, Any], expect("at least one parameter range", bool),
+                      AfterValidator(_ranges)]
+    n_trials: Annotated[int, at_least(1)]
+    seed: Annotated[int, at_least(0)] = 0
+    n_startup_trials: Annotated[int, at_least(0)] = 10
+    pruner: Annotated[str, one_of(PRUNERS)] = "none"
+    p_threshold: Annotated[Number, expect("a number in [0, 1]", lambda v: 0 <= v <= 1)] = 0.1
+
+
+def _grid(value: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    out = {}
+    for name, values in _known(value).items():
+        if not isinstance(values, list) or not values:
+            raise fail(name, "expected a non-empty list of values", values)
+        out[name] = tuple(_value(name, v, name, i) for i, v in enumerate(values))
+    return out
+
+
+def _slurm(value: Any) -> dict[str, Any] | None:
+    from lcrp_core.sweep.slurm import SlurmSettings
+
+    with keyed():
+        return None if value is None else validate(SlurmSettings, value, source=None).to_json()
+
+
+def _protocol(name: str) -> str:
+    from lcrp_core.pipeline.evaluation import PIPELINE_PROTOCOLS
+
+    if name not in PIPELINE_PROTOCOLS:
+        raise fail(None, f"expected one of {list(PIPELINE_PROTOCOLS)}", name)
+    return name
+
+
+class SpecFile(Model):
+    """A sweep spec as written (docs/sweep-spec.md); :meth:`build` resolves it."""
+
+    study: Annotated[str, expect("a name of letters, digits, '_', '.', '-'", _STUDY_NAME.match)]
+    description: str = ""
+    dataset: Annotated[DatasetSection, AfterValidator(DatasetSection.spec)]  # → DatasetSpec
+    backend: Annotated[BackendSection, AfterValidator(BackendSection.spec)]  # → BackendSpec
+    protocol: Annotated[str, AfterValidator(_protocol)] | None = None
+    base: Annotated[dict[str, Any], BeforeValidator(
+        lambda v: {"preset": v} if isinstance(v, str) else v), AfterValidator(_base)] = Field(
+        {}, validate_default=True)
+    grid: Annotated[dict[str, Any], expect("at least one parameter with a list of values", bool),
+                    AfterValidator(_grid)] | None = None
+    points: Annotated[list[Overrides], expect("a non-empty list of parameter overrides", bool)
+                      ] | None = None
+    tpe: TpeSection | None = None
+    repeats: Annotated[int, at_least(1)] = 1
+    storage: Annotated[str, checked(_storage)] | None = None
+    devices: Annotated[Any, AfterValidator(_devices)] = Field(["cpu"], validate_default=True)
+    cache_dir: str = "cache"
+    max_retries: Annotated[int, at_least(0)] = 2
+    heartbeat_interval: Annotated[int, at_least(1)] = 30
+    grace_period: Annotated[int, at_least(1)] | None = None
+    slurm: Annotated[Any, AfterValidator(_slurm)] = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SpecFile:
+        present = [k for k in KINDS if getattr(self, k) is not None]
+        if len(present) != 1:
+            raise fail(present[1] if present else None,
+                       f"expected exactly one of {list(KINDS)}, got {present or 'none'}")
+        if self.tpe is not None and self.repeats != 1:
+            raise fail("repeats", "expected 1 for a tpe study (repeats apply to grid and points)",
+                       self.repeats)
+        if self.grace_period is not None and self.grace_period <= self.heartbeat_interval:
+            raise fail("grace_period", f"expected more than heartbeat_interval "
+                       f"({self.heartbeat_interval} s)", self.grace_period)
+        base = self.base[1]
+        if self.grid is not None:
+            self._check_grid(base)
+        seen: dict[Params, int] = {}
+        for i, point in enumerate(self.points or ()):
+            got = _params(base, point, f"points[{i}]")
+            if got in seen:
+                raise fail(f"points[{i}]", f"duplicate point (the same parameters as "
+                           f"points[{seen[got]}] over the base): each cell must be run once", point)
+            seen[got] = i
+        for name, r in (self.tpe.params if self.tpe else {}).items():
+            for key, v in ({f"choices[{i}]": v for i, v in enumerate(r.choices)}
+                           if r.choices is not None else {"low": r.low, "high": r.high}).items():
+                _params(base, {name: v}, f"tpe.params.{name}.{key}", at_value=True)
+        return self
+
+    def _check_grid(self, base: Params) -> None:
+        for name, values in self.grid.items():
             seen: dict[Params, int] = {}
             for i, v in enumerate(values):
-                got = self.params(f"grid.{name}[{i}]", {name: v}, base, at_value=True)
+                got = _params(base, {name: v}, f"grid.{name}[{i}]", at_value=True)
                 if got in seen:
-                    raise self.fail(f"grid.{name}[{i}]", f"duplicate value (same as "
-                                    f"grid.{name}[{seen[got]}]): each cell must be run once", v)
+                    raise fail(f"grid.{name}[{i}]", f"duplicate value (same as grid.{name}"
+                               f"[{seen[got]}]): each cell must be run once", v)
                 seen[got] = i
-            grid[name] = tuple(_coerce({name: v})[name] for v in values)
-        for combo in itertools.product(*grid.values()):
-            self.params("grid", dict(zip(grid, combo, strict=True)), base)
-        return grid
+        for combo in itertools.product(*self.grid.values()):
+            _params(base, dict(zip(self.grid, combo, strict=True)), "grid")
 
-    def points(self, value: Any, base: Params) -> tuple[dict[str, Any], ...]:
-        raw = self.typed(value, "points", list, "a non-empty list of parameter overrides")
-        if not raw:
-            raise self.fail("points", "expected a non-empty list of parameter overrides")
-        out = []
-        seen: dict[Params, int] = {}
-        for i, point in enumerate(raw):
-            point = self.mapping(point, f"points[{i}]", tuple(SHORT_NAMES), noun="parameter")
-            got = self.params(f"points[{i}]", point, base)
-            if got in seen:
-                raise self.fail(f"points[{i}]", f"duplicate point (the same parameters as "
-                                f"points[{seen[got]}] over the base): each cell must be run once",
-                                point)
-            seen[got] = i
-            out.append(_coerce(point))
-        return tuple(out)
-
-    def tpe(self, value: Any, base: Params) -> TpeSpec:
-        t = self.mapping(value, "tpe", ("params", "n_trials", "seed", "n_startup_trials", "pruner",
-                                        "p_threshold"), required=("params", "n_trials"))
-        raw = self.mapping(t["params"], "tpe.params", tuple(SHORT_NAMES), noun="parameter")
-        if not raw:
-            raise self.fail("tpe.params", "expected at least one parameter range")
-        ranges = {name: self.range(r, f"tpe.params.{name}", name, base) for name, r in raw.items()}
-        n_trials = self.integer(t["n_trials"], "tpe.n_trials", minimum=1)
-        seed = self.integer(t.get("seed", 0), "tpe.seed", minimum=0)
-        n_startup = self.integer(t.get("n_startup_trials", 10), "tpe.n_startup_trials", minimum=0)
-        pruner = self.typed(t.get("pruner", "none"), "tpe.pruner", str, "none or wilcoxon")
-        if pruner not in PRUNERS:
-            raise self.fail("tpe.pruner", f"expected one of {list(PRUNERS)}", pruner)
-        p = self.number(t.get("p_threshold", 0.1), "tpe.p_threshold")
-        if not 0 <= p <= 1:
-            raise self.fail("tpe.p_threshold", "expected a number in [0, 1]", p)
-        return TpeSpec(ranges, n_trials, seed, n_startup, pruner, float(p))
-
-    def range(self, value: Any, where: str, name: str, base: Params) -> Range:
-        if isinstance(value, Mapping) and "choices" in value:
-            r = self.mapping(value, where, ("choices",))
-            choices = self.typed(r["choices"], f"{where}.choices", list, "a non-empty list of values")
-            if not choices:
-                raise self.fail(f"{where}.choices", "expected a non-empty list of values")
-            for i, v in enumerate(choices):
-                self.params(f"{where}.choices[{i}]", {name: v}, base, at_value=True)
-            return Range(choices=tuple(_coerce({name: v})[name] for v in choices))
-        r = self.mapping(value, where, ("low", "high", "step", "log", "choices"),
-                         required=("low", "high"))
-        is_int = name in INT_PARAMS
-        kind, what = ((int, "an integer") if is_int else ((int, float), "a number"))
-        if name == "delta":  # a fraction or a percent string, the one rule of pipeline/delta.py
-            r.update({k: self.params(f"{where}.{k}", {name: r[k]}, base, at_value=True).min_region_frac
-                      for k in ("low", "high")})
-        low = self.typed(r["low"], f"{where}.low", kind, what)
-        high = self.typed(r["high"], f"{where}.high", kind, what)
-        self.params(f"{where}.low", {name: low}, base, at_value=True)
-        self.params(f"{where}.high", {name: high}, base, at_value=True)
-        if low > high:
-            raise self.fail(f"{where}.high", f"expected high >= low ({low})", high)
-        log = self.typed(r.get("log", False), f"{where}.log", bool, "true or false")
-        step = r.get("step")
-        if step is not None:
-            self.typed(step, f"{where}.step", kind, what)
-            if step <= 0:
-                raise self.fail(f"{where}.step", "expected a positive step", step)
-            if log:
-                raise self.fail(f"{where}.step", "expected either step or log: true, not both")
-        if log and low <= 0:
-            raise self.fail(f"{where}.low", "expected low > 0 on a log scale", low)
-        if not is_int:
-            low, high = float(low), float(high)
-            step = float(step) if step is not None else None
-        return Range(low=low, high=high, step=step, log=log)
-
-
-def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
+    def build(self, source: str) -> SweepSpec:
+        """The SweepSpec, every default filled in (errors name ``source``)."""
+        dataset, backend = self.dataset, self.backend
+        kind = next(k for k in KINDS if getattr(self, k) is not None)
+        tpe = None
+        if self.tpe is not None:
+            t = self.tpe
+            tpe = TpeSpec(t.params, t.n_trials, t.seed, t.n_startup_trials, t.pruner,
+                          float(t.p_threshold))
+        return SweepSpec(
+            self.study, self.description, dataset, backend,
+            self.protocol or DEFAULT_PROTOCOL[dataset.kind], self.base[0], self.base[1], kind,
+            self.grid, tuple(self.points) if self.points is not None else None, tpe,
+            self.repeats, self.storage or _storage(default_storage_url(self.study)),
+            self.devices, self.cache_dir, self.max_retries, self.heartbeat_interval,
+            self.grace_period or 4 * self.heartbeat_interval, source, self.slurm)
