@@ -19,7 +19,7 @@ PACKAGE = Path(lcrp_core.__file__).parent
 
 #: layer of each top-level module or subpackage of lcrp_core → the layers it may import
 LAYERS = {
-    "base": set(),                                          # errors, masks, yamlfile, devices, versions
+    "base": set(),                      # errors, masks, yamlfile, devices, versions, files, hashing
     "data": {"base"},
     "metrics": {"base", "data"},
     "backends": {"base", "data"},
@@ -29,7 +29,7 @@ LAYERS = {
     "report": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep"},
     "top": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep", "report", "top"},
 }
-BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions"}
+BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions", "files", "hashing"}
 TOP_MODULES = {"api", "cli", "__main__", "commands"}
 
 #: public name of the package → the submodule its lazy ``__getattr__`` takes it from

@@ -36,10 +36,11 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.backends.base import Backend, Proposals
 from lcrp_core.backends.clip_engine import import_open_clip, l2_normalize
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError, DataError, WeightsError
+from lcrp_core.hashing import config_hash
 from lcrp_core.masks import bbox_xyxy, remove_small_regions, stack_or_empty
 
 log = logging.getLogger("lcrp.backends.sam2_clip")

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.backends.base import Backend, Proposals
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data.model import Dataset, Video
+from lcrp_core.hashing import config_hash
 from lcrp_core.masks import PackedTrack, mask_hash, pack_masks, unpack_masks
 from lcrp_core.versions import package_versions
 

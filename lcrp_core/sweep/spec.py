@@ -19,10 +19,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lcrp_core.backends.base import config_hash
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import compact_devices, parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.hashing import config_hash
 from lcrp_core.pipeline.delta import parse_delta
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
