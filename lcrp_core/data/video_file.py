@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from lcrp_core.data.meta import frame_loader
 from lcrp_core.data.model import Dataset, Expression, Video
-from lcrp_core.data.ytvos import frame_loader
 from lcrp_core.errors import DataError
 from lcrp_core.files import atomic_open
 
