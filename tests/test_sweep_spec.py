@@ -14,7 +14,11 @@ from lcrp_core.pipeline.params import PRESETS
 from lcrp_core.sweep.spec import load_spec, parse_spec
 from tests.helpers import synth_spec
 
-SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
+REPO = Path(__file__).resolve().parent.parent
+SWEEPS = REPO / "sweeps"
+#: the demo's specs ship inside the package (lcrp_core/commands/demo.py)
+DEMO_SWEEPS = REPO / "lcrp_core" / "commands" / "demo_specs" / "sweeps"
+SHIPPED = sorted([*SWEEPS.glob("*.yaml"), *DEMO_SWEEPS.glob("*.yaml")])
 
 #: The seed's four ablations (seeds/000_…): (swept values in table order, base N, K, H, δ).
 SEED_TABLES = {
@@ -35,7 +39,7 @@ def write_spec(path: Path, spec: dict) -> Path:
 
 # --- the shipped specs ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_specs_validate(path):
     spec = load_spec(path, check_root=False)
     assert spec.study == path.stem
@@ -46,7 +50,7 @@ def test_shipped_specs_validate(path):
 def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
     rows, names, (n, k, h, d) = SEED_TABLES[study]
     for name in (study, *[demo for demo, src in DEMO_OF.items() if src == study]):
-        spec = load_spec(SWEEPS / f"{name}.yaml", check_root=False)
+        spec = load_spec((SWEEPS if name == study else DEMO_SWEEPS) / f"{name}.yaml", check_root=False)
         cells = spec.cells()
         assert [tuple(c.trial_params[x] for x in names) for c in cells] == rows
         assert [c.cell for c in cells] == [f"c{i:03d}" for i in range(len(rows))]
@@ -73,14 +77,14 @@ def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
 
 
 def test_demo_tpe_spec():
-    spec = load_spec(SWEEPS / "demo_tpe.yaml", check_root=False)
+    spec = load_spec(DEMO_SWEEPS / "demo_tpe.yaml", check_root=False)
     assert spec.kind == "tpe" and set(spec.tpe.params) == {"N", "K", "H", "delta"}
     assert 10 <= spec.tpe.n_trials <= 16 and spec.tpe.pruner == "wilcoxon"
     assert spec.tpe.params["delta"].log
 
 
 def test_check_command_validates_without_the_data(capsys):
-    specs = [str(p) for p in sorted(SWEEPS.glob("*.yaml"))]
+    specs = [str(p) for p in SHIPPED]
     assert main(["sweep", "check", "--no-root-check", *specs]) == 0
     out = capsys.readouterr().out
     assert out.count(": ok (") == len(specs)
