@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import time
 
 import cv2
@@ -552,11 +553,8 @@ class TestWeightErrors:
         assert b.refine(video, 1, box_mask(20, 40, 30, 60)).shape == (H, W)
 
     def test_clip_tag_missing_from_the_local_cache(self, tmp_path, monkeypatch, tiny_checkpoint):
+        import open_clip  # noqa: F401  (timing below excludes the import)
         from huggingface_hub import constants
-
-        from lcrp_core.backends.clip_engine import import_open_clip
-
-        import_open_clip()                       # timing below excludes the import
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
         b = Sam2ClipBackend({"sam2_checkpoint": str(tiny_checkpoint), "clip_model": "ViT-B-32",
                              "clip_pretrained": "openai"})
@@ -677,6 +675,63 @@ def test_clip_weights_file_needs_its_family(tmp_path, tiny_checkpoint_file):
         Sam2ClipBackend({**base, "clip_pretrained": "hf-hub:laion/nope"}).check_weights()
     with pytest.raises(WeightsError, match="open_clip_config.json"):
         Sam2ClipBackend({**base, "clip_pretrained": f"local-dir:{tmp_path}"}).check_weights()
+
+
+def fake_hub_repo(hub, repo: str, files: dict) -> None:
+    """A Hugging Face hub cache entry for ``repo`` holding ``files`` (name → bytes or a path to
+    link), as ``hf download`` leaves it."""
+    entry = hub / f"models--{repo.replace('/', '--')}"
+    snapshot = entry / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (snapshot / name).write_bytes(content)
+        else:
+            (snapshot / name).symlink_to(content)
+    (entry / "refs").mkdir()
+    (entry / "refs" / "main").write_text("0" * 40)
+
+
+@pytest.mark.models
+@pytest.mark.skipif(bool(MISSING), reason=f"needs the [models] extra: {MISSING} missing")
+def test_clip_tags_and_hub_sources_load_from_the_local_cache_without_a_process_setting(
+        tmp_path, monkeypatch, tiny_checkpoint_file):
+    """open_clip is given local files only: it never calls the hub (its download function
+    raises here), and nothing process-wide (environment, huggingface_hub's constants) changes."""
+    import json
+
+    import open_clip
+    import open_clip.pretrained
+    import torch
+    from huggingface_hub import constants
+
+    weights = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), weights)
+    hub = tmp_path / "hub"
+    fake_hub_repo(hub, "timm/vit_base_patch32_clip_224.openai",
+                  {"open_clip_pytorch_model.bin": weights})
+    config = {"model_cfg": open_clip.get_model_config("ViT-B-32"),
+              "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}
+    fake_hub_repo(hub, "lab/clip-b32", {"open_clip_config.json": json.dumps(config).encode(),
+                                        "open_clip_pytorch_model.bin": weights})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"open_clip asked the hub for {args} {kwargs}")
+
+    monkeypatch.setattr(open_clip.pretrained, "hf_hub_download", no_network)
+    env, offline = dict(os.environ), constants.HF_HUB_OFFLINE
+    base = {"image_size": 256, "sam2_checkpoint": str(tiny_checkpoint_file),
+            "clip_model": "ViT-B-32", "clip_image_size": 64}
+    tag = Sam2ClipBackend({**base, "clip_pretrained": "openai"})._clip_encoder()
+    act = tag.model.visual.transformer.resblocks[0].mlp.gelu
+    assert type(act).__name__ == "QuickGELU"                        # the tag's settings hold
+    assert np.allclose(tag.mean, open_clip.OPENAI_DATASET_MEAN)
+    source = Sam2ClipBackend({**base, "clip_pretrained": "hf-hub:lab/clip-b32"})._clip_encoder()
+    assert np.allclose(source.mean, 0.5) and source.encode_text("a dog").shape == (512,)
+    saved = torch.load(weights)["token_embedding.weight"]           # loaded, not re-initialised
+    assert all(torch.equal(e.model.token_embedding.weight.cpu(), saved) for e in (tag, source))
+    assert dict(os.environ) == env and constants.HF_HUB_OFFLINE == offline
 
 
 @pytest.fixture(scope="module")

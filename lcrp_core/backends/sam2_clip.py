@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from lcrp_core.backends.base import Backend, Proposals
-from lcrp_core.backends.clip_engine import import_open_clip, l2_normalize
+from lcrp_core.backends.clip_engine import l2_normalize
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError, DataError, WeightsError
 from lcrp_core.hashing import config_hash
@@ -135,10 +135,13 @@ class _Sam2:
 
 @dataclass(frozen=True)
 class ClipSource:
-    """What ``open_clip.create_model`` gets: ``model`` (a model name, or an ``hf-hub:`` /
-    ``local-dir:`` source carrying its own config), ``pretrained`` (tag or file; None with a
-    schema), ``quick_gelu`` to force, ``norm`` (mean/std of the weights' family, for a file), and
-    ``local``: the local file or folder the weights come from (for messages and logs)."""
+    """What ``open_clip.create_model`` gets, always local so that it never asks the Hugging Face
+    hub for anything (it has no offline switch of its own): ``model`` (a model name, or a
+    ``local-dir:`` folder carrying its own config: an ``hf-hub:`` source becomes its folder in the
+    local hub cache), ``pretrained`` (a local weights file: a tag becomes the cached file
+    open_clip would download; None with a schema), ``quick_gelu`` to force, ``norm`` (mean/std of
+    the weights' family or tag), and ``local``: the local file or folder the weights come from
+    (for messages and logs)."""
 
     model: str
     pretrained: str | None
@@ -281,7 +284,8 @@ class Sam2ClipBackend(Backend):
         key = f"{self.name}.clip_pretrained"
         open_clip = _open_clip()
         if value.startswith(("hf-hub:", "local-dir:")):
-            return ClipSource(value, None, False, None, _schema_source(value, key=key))
+            folder = _schema_source(value, key=key)
+            return ClipSource(f"local-dir:{folder}", None, False, None, folder)
         model_cfg = open_clip.get_model_config(name)
         if model_cfg is None:
             raise ConfigError(f"unknown open_clip model {name!r} (e.g. ViT-B-32, ViT-B-16, "
@@ -293,7 +297,9 @@ class Sam2ClipBackend(Backend):
             local = _cached_clip_file(name, value, tag_cfg, key=key)
             # OpenAI weights were trained with QuickGELU, which plain model configs lack
             quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
-            return ClipSource(name, value, quick_gelu, None, local)
+            # loaded as a file, the tag's mean/std are not applied by open_clip: pass them
+            norm = {k: tuple(tag_cfg[k]) for k in ("mean", "std") if k in tag_cfg}
+            return ClipSource(name, local, quick_gelu, norm or None, local)
         path = Path(value).expanduser()
         if not path.is_file():
             if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
@@ -560,10 +566,11 @@ class Sam2ClipBackend(Backend):
 
 def _open_clip():
     try:
-        return import_open_clip()
+        import open_clip
     except ImportError as exc:
         raise ConfigError(f"the sam2-clip backend needs open_clip_torch "
                           f"(pip install 'lcrp-sweeps[models]'): {exc}", key="backend") from exc
+    return open_clip
 
 
 def _cached_clip_file(name: str, tag: str, tag_cfg: Mapping[str, Any], *, key: str) -> str:
