@@ -379,6 +379,34 @@ class TestWithModels:
         assert sorted(tracked) == list(range(T))
         assert [tracked[f]["reverse"] for f in (0, 1, 3)] == [True, True, False]
 
+    def test_tracking_draws_no_sam2_bar_and_leaves_sam2_as_it_was(self, sam_model, video, capfd):
+        import torch
+        from sam2 import sam2_video_predictor as vp
+
+        from lcrp_core.backends import sam2_engine
+
+        bar = vp.tqdm
+        store = sam2_engine.FeatureStore(sam_model, max_bytes=8 * FRAME_BYTES)
+
+        def fails(mask):
+            raise RuntimeError("clean failed")
+
+        with sam2_engine.compute_mode("cpu", "fp32"):
+            state = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=True)
+            sam2_engine.track(sam_model, state, 2, box_mask(20, 40, 30, 60)[None])
+            assert vp.tqdm is bar
+            state = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=True)
+            with pytest.raises(RuntimeError, match="clean failed"):
+                sam2_engine.track(sam_model, state, 2, box_mask(20, 40, 30, 60)[None], clean=fails)
+        assert vp.tqdm is bar
+        assert "propagate in video" not in capfd.readouterr().err
+        with sam2_engine.compute_mode("cpu", "fp32"):   # the stock call still draws it
+            state = sam2_engine.new_inference_state(sam_model, video, store, all_frame_cache=True)
+            sam_model.add_new_mask(state, frame_idx=0, obj_id=0,
+                                   mask=torch.from_numpy(box_mask(20, 40, 30, 60)))
+            list(sam_model.propagate_in_video(state, start_frame_idx=0))
+        assert "propagate in video" in capfd.readouterr().err
+
     def test_several_seeds_one_pass(self, backend):
         video = make_video(seed=5)               # frames no store holds yet
         seeds = np.stack([box_mask(20, 40, 30, 60), box_mask(45, 60, 5, 30),
@@ -434,7 +462,7 @@ class TestWithModels:
         predictor = SAM2ImagePredictor(sam_model)
         for name in ("_features", "_orig_hw", "_is_image_set", "_is_batch", "_bb_feat_sizes"):
             assert hasattr(predictor, name), name
-        assert hasattr(vp, "tqdm")                                       # patched in track()
+        assert hasattr(vp, "tqdm")                          # swapped while track() runs
         params = inspect.signature(SAM2AutomaticMaskGenerator.__init__).parameters
         assert {"points_per_side", "points_per_batch", "pred_iou_thresh",
                 "stability_score_thresh", "output_mode"} <= set(params)
