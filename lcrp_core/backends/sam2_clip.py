@@ -11,8 +11,9 @@ refinement and propagation, open_clip for region–text scores.
   ``obj_id``, forward t → T−1 and backward t → 0, with every frame's backbone features cached.
 
 One SAM2 model serves the three; a frame is encoded once (features kept in an LRU keyed by the
-frame's content, shared by proposals, refinement and propagation; ``image_features`` /
-``set_image_features`` let the feature cache persist them). Models are built on first use.
+frame's content, shared by proposals, refinement and propagation; with
+``persist_frame_features``, ``attach_frame_cache`` lets the feature cache persist them). Models
+are built on first use.
 
 Weights never download: the SAM2 checkpoint is a local file (config key ``sam2_checkpoint`` or
 env ``LCRP_SAM2_CHECKPOINT``); the CLIP weights are an open_clip tag found in the local Hugging
@@ -508,22 +509,6 @@ class Sam2ClipBackend(Backend):
                                      clean=(lambda m: remove_small_regions(m, area)) if area > 0 else None)
 
     # -- SAM2 image features (for the feature cache's on-disk store) ----------------------------
-    def image_features(self, video: Video, t: int) -> dict[str, np.ndarray]:
-        """Frame t's SAM2 backbone features (computed unless held) as arrays ``fpn0..fpn2``
-        (bfloat16 kept bit-exact as uint16), for ``set_image_features`` in a later process."""
-        sam2_engine, _ = _engine()
-        sam = self._sam2()
-        with self._compute():
-            feats = sam.store.fpn(video.frame(t))
-        return sam2_engine.FeatureStore.export(feats)
-
-    def set_image_features(self, video: Video, t: int, features: Mapping[str, np.ndarray]) -> None:
-        """Hold ``image_features``' arrays as frame t's features: refinement and propagation on
-        that frame then skip the encoder and predict bit-identically."""
-        sam2_engine, _ = _engine()
-        sam = self._sam2()
-        sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
-
     def attach_frame_cache(self, cache, prefix: str) -> None:
         """With ``persist_frame_features``, keep every frame's SAM2 features in ``cache`` (a
         CacheStore) under ``prefix/<frame hash>``: a frame computed once, by any worker, is
