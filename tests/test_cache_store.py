@@ -162,3 +162,19 @@ def test_claims_make_a_second_worker_wait_then_load(tmp_path):
     assert computed == ["first"]
     assert np.array_equal(results["second"].arrays["x"], np.arange(3))
     assert not list(store.entries("_locks"))           # lock files are not entries
+
+
+def test_counters_tally_each_kind_in_its_own_fields():
+    from lcrp_core.cache.features import Counters
+
+    c = Counters()
+    for kind in ("proposals", "texts", "refines", "derived"):
+        c.tally(kind, loaded=True)
+        c.tally(kind, loaded=False)
+        c.tally(kind, loaded=False)
+    assert {k: v for k, v in c.as_dict().items() if v} == {
+        f"{kind}_{what}": n for kind in ("proposals", "texts", "refines", "derived")
+        for what, n in (("loaded", 1), ("computed", 2))}
+    assert c.computed == 6                       # derived values are no backend call
+    with pytest.raises(ValueError, match="no counters for 'tracks'"):
+        c.tally("tracks", loaded=True)

@@ -20,9 +20,9 @@ from lcrp_core.data.io import (
     read_json,
     read_label_png,
     read_rgb,
-    write_json_atomic,
 )
 from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.files import write_json_atomic
 from tests.fixtures import (
     make_davis_dataset,
     make_mevis_dataset,

@@ -1,4 +1,10 @@
-"""`lcrp demo` end to end on a reduced synthetic benchmark, and its resumption."""
+"""`lcrp demo` end to end on a reduced synthetic benchmark, its resumption, and from a wheel."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -74,3 +80,41 @@ def test_demo_refuses_a_foreign_data_folder(workspace, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data/synth" in err[0]
     assert not (workspace / "studies").exists()
+
+
+def test_demo_runs_from_an_installed_wheel(tmp_path):
+    """The wheel carries the demo's specs: installed into a bare folder and run from a folder
+    outside the checkout (no sweeps/, no reports/ in reach), the demo renders its report."""
+    pytest.importorskip("setuptools")  # pip wheel --no-build-isolation builds with this env's
+    checkout = Path(__file__).resolve().parent.parent
+    # build from a copy of what the wheel is made of, so the checkout gets no build/ or egg-info
+    src = tmp_path / "src"
+    shutil.copytree(checkout / "lcrp_core", src / "lcrp_core",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(checkout / name, src / name)
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+                    str(src)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("lcrp_sweeps-*.whl")
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True,
+                   capture_output=True)
+    assert not (site / "sweeps").exists() and not (site / "reports").exists()
+
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import lcrp_core; print(lcrp_core.__file__)"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(site)
+    # the smallest demo whose paired tests have two videos to pair
+    out = subprocess.run([sys.executable, "-m", "lcrp_core", "-q", "demo", "--videos", "2",
+                          "--frames", "4", "--size", "64x64", "--devices", "cpu"],
+                         cwd=work, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Synthetic benchmark, the Ref-DAVIS17 ablation points" in out.stdout
+    assert "report: reports/demo/index.html" in out.stdout
+    index = (work / "reports" / "demo" / "index.html").read_text()
+    assert "demo_davis_ablation" in index and "demo_mevis_ablation" in index
+    assert sorted(p.name for p in work.iterdir()) == ["cache", "data", "reports", "studies"]

@@ -32,7 +32,6 @@ from PIL import Image
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.cli import main
 from lcrp_core.data import load_dataset
-from lcrp_core.data.synth import generate
 from lcrp_core.errors import ConfigError, DataError
 from lcrp_core.pipeline.stages import sample_frames
 from lcrp_core.report.study import load_storages, read_study
@@ -55,17 +54,6 @@ def lcrp_logging():
     logger.handlers[:], logger.propagate = [], True
     yield
     logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
-                    size=(64, 96))
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 def write_spec(tmp_path: Path, bench: Path, cache: Path, url: str, name: str = "s.yaml",

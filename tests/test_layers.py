@@ -9,6 +9,7 @@ lcrp_core`` itself must stay light: no torch, optuna, pandas or matplotlib at im
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ PACKAGE = Path(lcrp_core.__file__).parent
 
 #: layer of each top-level module or subpackage of lcrp_core → the layers it may import
 LAYERS = {
-    "base": set(),                                          # errors, masks, yamlfile, devices, versions, schema
+    "base": set(),                                          # errors, masks, yamlfile, devices, versions, files, hashing, schema, config
     "data": {"base"},
     "metrics": {"base", "data"},
     "backends": {"base", "data"},
@@ -29,7 +30,7 @@ LAYERS = {
     "report": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep"},
     "top": {"base", "data", "backends", "cache", "metrics", "pipeline", "sweep", "report", "top"},
 }
-BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions", "schema", "config"}
+BASE_MODULES = {"errors", "masks", "yamlfile", "devices", "versions", "files", "hashing", "schema", "config"}
 TOP_MODULES = {"api", "cli", "__main__", "commands"}
 
 #: public name of the package → the submodule its lazy ``__getattr__`` takes it from
@@ -143,3 +144,38 @@ def test_no_test_file_imports_another_test_file():
                     if n.startswith("tests.test_") or n.startswith("test_")]
     assert not bad, "shared test code belongs in tests/helpers.py or tests/fixtures.py:\n" + \
         "\n".join(bad)
+
+
+#: what lcrp_core's modules import from outside (where installed): imported before the check, as
+#: some of them set variables of their own (cv2: LD_LIBRARY_PATH, torch's inductor, ...)
+THIRD_PARTY = ["numpy", "scipy", "cv2", "PIL", "yaml", "tqdm", "pycocotools.mask", "optuna",
+               "matplotlib", "pandas", "torch", "sam2.build_sam", "sam2.sam2_video_predictor",
+               "sam2.automatic_mask_generator", "open_clip", "huggingface_hub", "submitit"]
+
+
+def test_importing_every_module_changes_no_process_setting():
+    """No lcrp_core module sets an environment variable or touches the umask at import (reading
+    the umask means setting it: not thread-safe, so it is read on first use only)."""
+    code = f"""
+import importlib, json, os, pkgutil
+for name in {THIRD_PARTY!r}:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+calls = []
+umask = os.umask
+os.umask = lambda mask: calls.append(mask) or umask(mask)
+env = dict(os.environ)
+import lcrp_core
+names = [m.name for m in pkgutil.walk_packages(lcrp_core.__path__, "lcrp_core.")
+         if m.name != "lcrp_core.__main__"]
+for name in names:
+    importlib.import_module(name)
+changed = sorted(k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k))
+print(json.dumps([len(names), calls, changed]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, calls, changed = json.loads(out.stdout)
+    assert count > 60, count                                 # every module was imported
+    assert calls == [] and changed == [], f"os.umask calls {calls}, variables set {changed}"

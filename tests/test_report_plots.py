@@ -127,7 +127,7 @@ def test_checked_in_demo_tpe_report_renders_its_top_table_and_plots(tmp_path):
         trials.append(trial(None, value, params={"N": int(n), "K": int(k), "delta": float(d)},
                             per_video={v: value + i - 2.5 for i, v in enumerate(videos)}))
     make_study(url, "demo_tpe", trials, kind="tpe")
-    spec = Path(__file__).parent.parent / "reports" / "demo_tpe.yaml"
+    spec = Path(__file__).parent.parent / "lcrp_core" / "commands" / "demo_specs" / "reports" / "demo_tpe.yaml"
     out = tmp_path / "out"
     assert main(["report", str(spec), "--storage", url, "--out", str(out), "-q"]) == 0
     md = (out / "demo_tpe_top.md").read_text()

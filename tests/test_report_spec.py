@@ -13,9 +13,12 @@ REPO = Path(__file__).parent.parent
 GOOD = "tables: [{id: t, kind: ablation, panels: [s]}]\n"
 
 
-@pytest.mark.parametrize("name", ["lcrp_paper", "demo"])
-def test_checked_in_specs_load(name):
-    spec = load_report_spec(REPO / "reports" / f"{name}.yaml")
+@pytest.mark.parametrize("path", [REPO / "reports" / "lcrp_paper.yaml",
+                                  REPO / "lcrp_core" / "commands" / "demo_specs" / "reports" / "demo.yaml"],
+                         ids=lambda p: p.stem)
+def test_checked_in_specs_load(path):
+    name = path.stem
+    spec = load_report_spec(path)
     assert spec.name == name
     assert [type(t) for t in spec.tables][-1] is ResourceTable
 

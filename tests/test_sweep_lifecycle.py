@@ -15,7 +15,6 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue
 from lcrp_core.sweep.spec import load_sweep_spec
@@ -24,12 +23,6 @@ from tests.fixtures import HALTING_BACKEND, wait_for_halt
 from tests.helpers import synth_spec
 
 POINTS = [{"N": 2, "K": 1}, {"N": 4, "K": 2}, {"N": 8, "K": 3, "H": 1}, {"N": 3, "K": 2, "delta": 0.0}]
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
-                    size=(64, 96))
 
 
 def write(tmp_path: Path, raw: dict) -> Path:

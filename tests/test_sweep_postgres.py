@@ -12,14 +12,12 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
 
-from lcrp_core.data.synth import generate
 from lcrp_core.sweep.driver import run_sweep
 from lcrp_core.sweep.queue import open_queue, prepare_study
 from lcrp_core.sweep.spec import load_sweep_spec
@@ -34,12 +32,6 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def pg_url() -> str:
     return postgres_or_skip()
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synth") / "bench", split="valid", videos=2, seed=5, frames=8,
-                    size=(64, 96))
 
 
 @pytest.fixture

@@ -16,7 +16,11 @@ from lcrp_core.pipeline.params import PRESETS
 from lcrp_core.sweep.spec import load_sweep_spec, parse_sweep_spec
 from tests.helpers import synth_spec
 
-SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
+REPO = Path(__file__).resolve().parent.parent
+SWEEPS = REPO / "sweeps"
+#: the demo's specs ship inside the package (lcrp_core/commands/demo.py)
+DEMO_SWEEPS = REPO / "lcrp_core" / "commands" / "demo_specs" / "sweeps"
+SHIPPED = sorted([*SWEEPS.glob("*.yaml"), *DEMO_SWEEPS.glob("*.yaml")])
 
 #: The seed's four ablations (seeds/000_…): (swept values in table order, base N, K, H, δ).
 SEED_TABLES = {
@@ -37,7 +41,7 @@ def write_spec(path: Path, spec: dict) -> Path:
 
 # --- the shipped specs ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_specs_validate(path):
     spec = load_sweep_spec(path, check_root=False)
     assert spec.study == path.stem
@@ -60,12 +64,13 @@ PINNED = {
 
 
 def test_every_shipped_spec_is_pinned():
-    assert sorted(PINNED) == sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+    assert sorted(PINNED) == sorted(p.stem for p in SHIPPED)
 
 
 @pytest.mark.parametrize("study", sorted(PINNED))
 def test_spec_hash_and_resolved_spec_are_pinned(study):
-    spec = load_sweep_spec(SWEEPS / f"{study}.yaml", check_root=False)
+    (path,) = [p for p in SHIPPED if p.stem == study]
+    spec = load_sweep_spec(path, check_root=False)
     resolved = spec.to_json()
     canonical = json.dumps(resolved, sort_keys=True).encode()
     assert (spec.hash(), hashlib.sha256(canonical).hexdigest()[:16]) == PINNED[study]
@@ -78,7 +83,7 @@ def test_spec_hash_and_resolved_spec_are_pinned(study):
 def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
     rows, names, (n, k, h, d) = SEED_TABLES[study]
     for name in (study, *[demo for demo, src in DEMO_OF.items() if src == study]):
-        spec = load_sweep_spec(SWEEPS / f"{name}.yaml", check_root=False)
+        spec = load_sweep_spec((SWEEPS if name == study else DEMO_SWEEPS) / f"{name}.yaml", check_root=False)
         cells = spec.cells()
         assert [tuple(c.trial_params[x] for x in names) for c in cells] == rows
         assert [c.cell for c in cells] == [f"c{i:03d}" for i in range(len(rows))]
@@ -105,14 +110,14 @@ def test_paper_specs_hold_exactly_the_seeds_points_and_bases(study):
 
 
 def test_demo_tpe_spec():
-    spec = load_sweep_spec(SWEEPS / "demo_tpe.yaml", check_root=False)
+    spec = load_sweep_spec(DEMO_SWEEPS / "demo_tpe.yaml", check_root=False)
     assert spec.kind == "tpe" and set(spec.tpe.params) == {"N", "K", "H", "delta"}
     assert 10 <= spec.tpe.n_trials <= 16 and spec.tpe.pruner == "wilcoxon"
     assert spec.tpe.params["delta"].log
 
 
 def test_check_command_validates_without_the_data(capsys):
-    specs = [str(p) for p in sorted(SWEEPS.glob("*.yaml"))]
+    specs = [str(p) for p in SHIPPED]
     assert main(["sweep", "check", "--no-root-check", *specs]) == 0
     out = capsys.readouterr().out
     assert out.count(": ok (") == len(specs)

@@ -6,6 +6,6 @@ refinement, propagation), and the two that implement it: ``classical`` (weight-f
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
-    "base": ["BACKENDS", "Backend", "Proposals", "backend_class", "config_hash", "create_backend",
+    "base": ["BACKENDS", "Backend", "Proposals", "backend_class", "create_backend",
              "load_backend_config", "resolve_config"],
 })

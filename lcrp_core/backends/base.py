@@ -19,9 +19,7 @@ They may keep per-video working state (decoded frames, image features) and relea
 from __future__ import annotations
 
 import abc
-import hashlib
 import importlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from pydantic import create_model, model_validator
 from lcrp_core.config import Model, Number, fail, validate
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError
+from lcrp_core.hashing import config_hash
 from lcrp_core.masks import PackedTrack, rle_decode, rle_encode
 from lcrp_core.yamlfile import read_yaml
 
@@ -135,12 +134,6 @@ class Backend(abc.ABC):
 
     def close(self) -> None:
         """Release models and per-video state (default: nothing to release)."""
-
-
-def config_hash(config: Mapping[str, Any], *, digits: int = 12) -> str:
-    """Stable short hash (sha256, ``digits`` hex digits) of the canonical JSON of a mapping."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:digits]
 
 
 class BackendConfig(Model):

@@ -15,8 +15,6 @@ Shapes: frame H×W×3 uint8 RGB; masks N×H×W bool; views 2N×h×w×3 uint8; fe
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 
 import cv2
@@ -26,17 +24,6 @@ from lcrp_core.masks import bbox_xyxy
 
 #: Images per encoder batch.
 BATCH = 32
-
-
-def import_open_clip():
-    """``open_clip``, imported with the Hugging Face hub offline: nothing is downloaded at run
-    time, and a tag missing from the local cache fails at once instead of after ~46 s of retries."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    if "huggingface_hub" in sys.modules:  # imported earlier: its constants are already read
-        sys.modules["huggingface_hub"].constants.HF_HUB_OFFLINE = True
-    import open_clip
-
-    return open_clip
 
 
 def fit(image: np.ndarray, size: tuple[int, int], fill: Sequence[float] | float) -> np.ndarray:
@@ -86,19 +73,25 @@ def region_views(frame: np.ndarray, masks: np.ndarray, *, size: tuple[int, int],
 class ClipEncoder:
     """An open_clip model with its tokenizer and preprocessing constants, on ``device``.
 
-    ``model``: built by open_clip (eval mode); ``model_name``: for the tokenizer."""
+    ``model``: built by open_clip (eval mode); ``model_name``: for the tokenizer (a built-in name
+    or a ``local-dir:`` folder, whose tokenizer files are local)."""
 
     def __init__(self, model, model_name: str, *, device: str):
-        open_clip = import_open_clip()
+        import open_clip
+
         self.model = model
         self.device = device
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        model_cfg = open_clip.get_model_config(model_name)   # None for local-dir:
+        # a built-in model whose config names a Hugging Face tokenizer reads it from the local
+        # hub cache only (open_clip passes the keyword on to AutoTokenizer.from_pretrained)
+        local_only = bool(model_cfg and model_cfg.get("text_cfg", {}).get("hf_tokenizer_name"))
+        self.tokenizer = open_clip.get_tokenizer(
+            model_name, **({"local_files_only": True} if local_only else {}))
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg["size"]
         self.size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
         self.mean = np.asarray(cfg["mean"], dtype=np.float32)
         self.std = np.asarray(cfg["std"], dtype=np.float32)
-        model_cfg = open_clip.get_model_config(model_name)   # None for hf-hub:/local-dir:
         self.dim = (int(model_cfg["embed_dim"]) if model_cfg else
                     len(self.encode_text("a photo")))
 

@@ -11,8 +11,9 @@ refinement and propagation, open_clip for region–text scores.
   ``obj_id``, forward t → T−1 and backward t → 0, with every frame's backbone features cached.
 
 One SAM2 model serves the three; a frame is encoded once (features kept in an LRU keyed by the
-frame's content, shared by proposals, refinement and propagation; ``image_features`` /
-``set_image_features`` let the feature cache persist them). Models are built on first use.
+frame's content, shared by proposals, refinement and propagation; with
+``persist_frame_features``, ``attach_frame_cache`` lets the feature cache persist them). Models
+are built on first use.
 
 Weights never download: the SAM2 checkpoint is a local file (config key ``sam2_checkpoint`` or
 env ``LCRP_SAM2_CHECKPOINT``); the CLIP weights are an open_clip tag found in the local Hugging
@@ -36,11 +37,12 @@ from typing import Annotated, Any, ClassVar
 import cv2
 import numpy as np
 
-from lcrp_core.backends.base import Backend, BackendConfig, Proposals, config_hash
-from lcrp_core.backends.clip_engine import import_open_clip, l2_normalize
+from lcrp_core.backends.base import Backend, BackendConfig, Proposals
+from lcrp_core.backends.clip_engine import l2_normalize
 from lcrp_core.config import Number, expect
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError, DataError, WeightsError
+from lcrp_core.hashing import config_hash
 from lcrp_core.masks import bbox_xyxy, remove_small_regions, stack_or_empty
 
 log = logging.getLogger("lcrp.backends.sam2_clip")
@@ -135,10 +137,13 @@ class _Sam2:
 
 @dataclass(frozen=True)
 class ClipSource:
-    """What ``open_clip.create_model`` gets: ``model`` (a model name, or an ``hf-hub:`` /
-    ``local-dir:`` source carrying its own config), ``pretrained`` (tag or file; None with a
-    schema), ``quick_gelu`` to force, ``norm`` (mean/std of the weights' family, for a file), and
-    ``local``: the local file or folder the weights come from (for messages and logs)."""
+    """What ``open_clip.create_model`` gets, always local so that it never asks the Hugging Face
+    hub for anything (it has no offline switch of its own): ``model`` (a model name, or a
+    ``local-dir:`` folder carrying its own config: an ``hf-hub:`` source becomes its folder in the
+    local hub cache), ``pretrained`` (a local weights file: a tag becomes the cached file
+    open_clip would download; None with a schema), ``quick_gelu`` to force, ``norm`` (mean/std of
+    the weights' family or tag), and ``local``: the local file or folder the weights come from
+    (for messages and logs)."""
 
     model: str
     pretrained: str | None
@@ -310,7 +315,8 @@ class Sam2ClipBackend(Backend):
         key = f"{self.name}.clip_pretrained"
         open_clip = _open_clip()
         if value.startswith(("hf-hub:", "local-dir:")):
-            return ClipSource(value, None, False, None, _schema_source(value, key=key))
+            folder = _schema_source(value, key=key)
+            return ClipSource(f"local-dir:{folder}", None, False, None, folder)
         model_cfg = open_clip.get_model_config(name)
         if model_cfg is None:
             raise ConfigError(f"unknown open_clip model {name!r} (e.g. ViT-B-32, ViT-B-16, "
@@ -322,7 +328,9 @@ class Sam2ClipBackend(Backend):
             local = _cached_clip_file(name, value, tag_cfg, key=key)
             # OpenAI weights were trained with QuickGELU, which plain model configs lack
             quick_gelu = bool(tag_cfg.get("quick_gelu")) and not model_cfg.get("quick_gelu")
-            return ClipSource(name, value, quick_gelu, None, local)
+            # loaded as a file, the tag's mean/std are not applied by open_clip: pass them
+            norm = {k: tuple(tag_cfg[k]) for k in ("mean", "std") if k in tag_cfg}
+            return ClipSource(name, local, quick_gelu, norm or None, local)
         path = Path(value).expanduser()
         if not path.is_file():
             if os.sep in value or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
@@ -531,22 +539,6 @@ class Sam2ClipBackend(Backend):
                                      clean=(lambda m: remove_small_regions(m, area)) if area > 0 else None)
 
     # -- SAM2 image features (for the feature cache's on-disk store) ----------------------------
-    def image_features(self, video: Video, t: int) -> dict[str, np.ndarray]:
-        """Frame t's SAM2 backbone features (computed unless held) as arrays ``fpn0..fpn2``
-        (bfloat16 kept bit-exact as uint16), for ``set_image_features`` in a later process."""
-        sam2_engine, _ = _engine()
-        sam = self._sam2()
-        with self._compute():
-            feats = sam.store.fpn(video.frame(t))
-        return sam2_engine.FeatureStore.export(feats)
-
-    def set_image_features(self, video: Video, t: int, features: Mapping[str, np.ndarray]) -> None:
-        """Hold ``image_features``' arrays as frame t's features: refinement and propagation on
-        that frame then skip the encoder and predict bit-identically."""
-        sam2_engine, _ = _engine()
-        sam = self._sam2()
-        sam.store.put(sam2_engine.frame_key(video.frame(t)), sam.store.restore(features))
-
     def attach_frame_cache(self, cache, prefix: str) -> None:
         """With ``persist_frame_features``, keep every frame's SAM2 features in ``cache`` (a
         CacheStore) under ``prefix/<frame hash>``: a frame computed once, by any worker, is
@@ -589,10 +581,11 @@ class Sam2ClipBackend(Backend):
 
 def _open_clip():
     try:
-        return import_open_clip()
+        import open_clip
     except ImportError as exc:
         raise ConfigError(f"the sam2-clip backend needs open_clip_torch "
                           f"(pip install 'lcrp-sweeps[models]'): {exc}", key="backend") from exc
+    return open_clip
 
 
 def _cached_clip_file(name: str, tag: str, tag_cfg: Mapping[str, Any], *, key: str) -> str:

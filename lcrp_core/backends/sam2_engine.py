@@ -20,7 +20,6 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import psutil
@@ -408,6 +407,32 @@ def new_inference_state(model: SAM2VideoPredictor, video: Video, store: FeatureS
     }
 
 
+def _bar_free(iterable, **_):
+    return iterable
+
+
+@contextlib.contextmanager
+def _no_sam2_bar() -> Iterator[None]:
+    """Without sam2's "propagate in video" bar, which it draws on every pass (two per track,
+    thousands per extraction, under the extraction's and sweep's own bars).
+
+    No supported switch exists: sam2 1.1's ``propagate_in_video`` takes no progress argument and
+    calls its module's ``tqdm(processing_order, ...)``; tqdm reads ``TQDM_DISABLE`` (and every
+    ``TQDM_*`` default) once, when tqdm is imported, so setting it around the call does nothing,
+    and setting it for the process would silence our own bars and change a process setting; the
+    per-frame step below ``propagate_in_video`` is private (``_run_single_frame_inference``), and
+    copying the loop would tie us to far more of sam2 than one name. So the bar is dropped the
+    narrowest way: sam2's module-level ``tqdm`` is a pass-through only while the passes run and is
+    restored afterwards, also on an error (tests check sam2 still has that name). Tracking runs on
+    one thread per process (extraction and sweeps use processes), so no other caller sees it."""
+    bar = sam2_video_predictor.tqdm
+    sam2_video_predictor.tqdm = _bar_free
+    try:
+        yield
+    finally:
+        sam2_video_predictor.tqdm = bar
+
+
 def track(model: SAM2VideoPredictor, state: dict, t: int, seeds: np.ndarray,
           clean=None) -> list[PackedTrack]:
     """Seeds S×H×W bool on frame t → S PackedTracks (mask logits > 0 at video size), each frame
@@ -419,8 +444,7 @@ def track(model: SAM2VideoPredictor, state: dict, t: int, seeds: np.ndarray,
     for obj_id, seed in enumerate(seeds):
         model.add_new_mask(state, frame_idx=t, obj_id=obj_id, mask=torch.from_numpy(seed))
     out = [PackedTrack.empty(state["num_frames"], seeds.shape[1:]) for _ in seeds]
-    # sam2 draws its own "propagate in video" bar on every pass; extraction and sweeps draw theirs
-    with mock.patch.object(sam2_video_predictor, "tqdm", lambda frames, **_: frames):
+    with _no_sam2_bar():
         for reverse in (False, True):
             for f, _, logits in model.propagate_in_video(state, start_frame_idx=t, reverse=reverse):
                 masks = (logits[:, 0] > 0.0).cpu().numpy()

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from lcrp_core.backends.base import Backend, Proposals, config_hash
+from lcrp_core.backends.base import Backend, Proposals
 from lcrp_core.cache.store import CacheStore
 from lcrp_core.data.model import Dataset, Video
+from lcrp_core.hashing import config_hash
 from lcrp_core.masks import PackedTrack, mask_hash, pack_masks, unpack_masks
 from lcrp_core.versions import package_versions
 
@@ -57,6 +58,28 @@ class Counters:
         """Backend calls made (extraction, refinement, propagation); scoring is not counted."""
         return (self.proposals_computed + self.texts_computed + self.refines_computed
                 + self.tracks_computed)
+
+    def tally(self, kind: str, *, loaded: bool) -> None:
+        """One more value of ``kind`` (proposals, texts, refines, derived) loaded or computed."""
+        match kind, loaded:
+            case "proposals", True:
+                self.proposals_loaded += 1
+            case "proposals", False:
+                self.proposals_computed += 1
+            case "texts", True:
+                self.texts_loaded += 1
+            case "texts", False:
+                self.texts_computed += 1
+            case "refines", True:
+                self.refines_loaded += 1
+            case "refines", False:
+                self.refines_computed += 1
+            case "derived", True:
+                self.derived_loaded += 1
+            case "derived", False:
+                self.derived_computed += 1
+            case _:
+                raise ValueError(f"no counters for {kind!r}")
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -155,8 +178,9 @@ class VideoFeatures:
     def _key(self, scope: str, *parts: str) -> str:
         return "/".join((scope, self.video.name, *parts))
 
-    def _cached(self, key: str, compute, encode, decode, counter: str):
-        """The memo, then the store, then ``compute()`` (stored); ``counter`` is incremented."""
+    def _cached(self, key: str, compute, encode, decode, kind: str):
+        """The memo, then the store, then ``compute()`` (stored); ``kind``'s loaded or computed
+        counter is incremented."""
         if key in self.memo:
             return self.memo[key]
         entry = self.store.get(key) if self.store is not None else None
@@ -164,20 +188,20 @@ class VideoFeatures:
             with self.store.claim(key):          # another worker may be computing it
                 entry = self.store.get(key)
                 if entry is None:
-                    value = self._compute(key, compute, encode, counter)
+                    value = self._compute(key, compute, encode, kind)
         elif entry is None:
-            value = self._compute(key, compute, encode, counter)
+            value = self._compute(key, compute, encode, kind)
         if entry is not None:
             value = decode(entry.arrays, entry.meta)
-            setattr(self.counters, f"{counter}_loaded", getattr(self.counters, f"{counter}_loaded") + 1)
+            self.counters.tally(kind, loaded=True)
         self.memo[key] = value
         return value
 
-    def _compute(self, key: str, compute, encode, counter: str):
+    def _compute(self, key: str, compute, encode, kind: str):
         value = compute()
         if self.store is not None:
             self.store.put(key, *encode(value))
-        setattr(self.counters, f"{counter}_computed", getattr(self.counters, f"{counter}_computed") + 1)
+        self.counters.tally(kind, loaded=False)
         return value
 
     def proposals(self, t: int) -> Proposals:

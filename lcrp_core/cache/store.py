@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lcrp_core.data.io import atomic_open
+from lcrp_core.files import atomic_open
 
 try:
     import fcntl

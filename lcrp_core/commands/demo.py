@@ -3,12 +3,14 @@
 1. generate the synthetic benchmark in the two layouts its studies read: Ref-DAVIS17 in
    ``data/synth/ref-davis17`` and MeViS in ``data/synth/mevis``;
 2. extract the classical backend's features into ``cache/``;
-3. run the seed's ablations (sweeps/demo_*.yaml: the (N, K) and (H, δ) points of Ref-DAVIS17,
-   on the Ref-DAVIS17 layout with the Ref-DAVIS17 protocol, and of MeViS, on the MeViS layout
+3. run the seed's ablations (demo_specs/sweeps/demo_*.yaml: the (N, K) and (H, δ) points of
+   Ref-DAVIS17, on the Ref-DAVIS17 layout with the Ref-DAVIS17 protocol, and of MeViS, on the MeViS layout
    with the per-expression protocol) as Optuna studies in ``studies/``;
-4. render reports/demo.yaml into ``reports/demo/`` and print the ablation tables.
+4. render demo_specs/reports/demo.yaml into ``reports/demo/`` and print the ablation tables.
 
-Everything is written under the working directory; a second run resumes and recomputes nothing.
+The specs ship inside the package (``lcrp_core/commands/demo_specs/``, read with
+importlib.resources), so the demo runs from an installed wheel in any folder. Everything is
+written under the working directory; a second run resumes and recomputes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
-
-import lcrp_core
 
 log = logging.getLogger("lcrp")
 
@@ -29,18 +32,13 @@ DEMO_TPE = "demo_tpe"
 DATA_DIR = Path("data/synth")
 
 
-def workspace_file(relative: str) -> Path:
-    """A checked-in workspace file (sweeps/, reports/): from the working directory when it has
-    one, else from the source checkout the package runs from."""
-    local = Path(relative)
-    if local.is_file():
-        return local
-    checkout = Path(lcrp_core.__file__).resolve().parent.parent / relative
-    if checkout.is_file():
-        return checkout
-    from lcrp_core.errors import LcrpError
-    raise LcrpError(f"not found in the working directory nor in {checkout.parent}; run the demo "
-                    "from the project's checkout", path=relative)
+@contextmanager
+def demo_spec(folder: str, name: str) -> Iterator[Path]:
+    """The path of the demo's spec ``demo_specs/<folder>/<name>.yaml`` (folder: sweeps or
+    reports), shipped as package data, while the block runs."""
+    spec = resources.files(__package__).joinpath("demo_specs", folder, f"{name}.yaml")
+    with resources.as_file(spec) as path:
+        yield path
 
 
 def layout_videos(kind: str, videos: int) -> int:
@@ -65,7 +63,7 @@ def register(sub, common) -> None:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
     p.add_argument("--devices", default=None, help="extraction and sweep workers, e.g. cpu or "
                    "cpu,cpu (default: cpu,cpu on a machine with two or more cores, else cpu)")
-    p.add_argument("--tpe", action="store_true", help="also run the TPE study (sweeps/demo_tpe.yaml)")
+    p.add_argument("--tpe", action="store_true", help="also run the TPE study (demo_tpe)")
     p.set_defaults(func=run)
 
 
@@ -82,7 +80,10 @@ def run(args) -> int:
     devices = parse_devices(args.devices or ("cpu,cpu" if (os.cpu_count() or 1) >= 2 else "cpu"))
     names = DEMO_SPECS + ((DEMO_TPE,) if args.tpe else ())
     # every spec is validated before anything runs; the benchmark's root is ours to create
-    specs = [load_sweep_spec(workspace_file(f"sweeps/{name}.yaml"), check_root=False) for name in names]
+    specs = []
+    for name in names:
+        with demo_spec("sweeps", name) as path:
+            specs.append(load_sweep_spec(path, check_root=False))
     specs = [s.with_root(Path(args.data) / s.dataset.kind) for s in specs]
     # one benchmark (and one extraction) per layout the studies read
     layouts = {(s.dataset.kind, s.dataset.split): s for s in specs}
@@ -111,10 +112,11 @@ def run(args) -> int:
         run_sweep(replace(spec, devices=tuple(devices)), progress=progress, verbose=args.verbose)
 
     log.info("demo 4/4: report -> %s", args.out)
-    report = build_report(workspace_file("reports/demo.yaml"), out_dir=args.out)
+    with demo_spec("reports", "demo") as path:
+        report = build_report(path, out_dir=args.out)
     if args.tpe:
-        tpe = build_report(workspace_file("reports/demo_tpe.yaml"),
-                           out_dir=Path(args.out).parent / "demo_tpe")
+        with demo_spec("reports", DEMO_TPE) as path:
+            tpe = build_report(path, out_dir=Path(args.out).parent / "demo_tpe")
         print(f"TPE report: {Path(tpe.out_dir) / 'index.html'}")
     for table in ("demo_davis_ablation", "demo_mevis_ablation"):
         text = Path(report.out_dir) / f"{table}.txt"

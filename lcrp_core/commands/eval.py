@@ -177,7 +177,7 @@ def _score_all(args, truth) -> list:
 def _write_csv(path: Path, scores) -> int:
     import csv
 
-    from lcrp_core.data.io import atomic_open
+    from lcrp_core.files import atomic_open
 
     rows = 0
     with atomic_open(path, "w") as f:

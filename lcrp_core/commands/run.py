@@ -36,8 +36,9 @@ def run(args) -> int:
     from lcrp_core.backends.base import create_backend, load_backend_config
     from lcrp_core.cache.features import CacheScope, VideoFeatures
     from lcrp_core.cache.store import CacheStore
-    from lcrp_core.data.io import write_binary_png, write_json_atomic
+    from lcrp_core.data.io import write_binary_png
     from lcrp_core.data.video_file import open_video, overlay_frames, write_overlay
+    from lcrp_core.files import write_json_atomic
     from lcrp_core.pipeline import Params, preset
     from lcrp_core.pipeline import run as run_pipeline
 

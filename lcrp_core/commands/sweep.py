@@ -22,7 +22,7 @@ def register(sub, common) -> None:
                         description="Create the study of a sweep spec (or resume it: finished "
                                     "cells are not recomputed) and run it with one worker process "
                                     "per device slot.")
-    r.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/demo_mevis_nk.yaml")
+    r.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/mevis_nk.yaml")
     r.add_argument("--storage", help="storage URL (default: the spec's, else "
                                      "sqlite:///studies/<study>.db)")
     r.add_argument("--devices", help=DEVICES_HELP)

@@ -24,10 +24,10 @@ from lcrp_core.data import DEFAULT_SPLITS
 from lcrp_core.data.davis import VOID, frame_and_annotation_folders
 from lcrp_core.data.davis import _expressions as davis_expressions
 from lcrp_core.data.io import expect, get_field, image_size, read_json, read_label_png
+from lcrp_core.data.meta import META_NAME, MetaVideo, parse_obj_id, read_meta_video
 from lcrp_core.data.mevis import MASK_DICT_NAME, _rle_problem
 from lcrp_core.data.mevis import _expressions as mevis_expressions
 from lcrp_core.data.model import DATASET_KINDS, Expression
-from lcrp_core.data.ytvos import META_NAME, MetaVideo, _meta_video, parse_obj_id
 from lcrp_core.errors import ConfigError, DataError
 
 
@@ -107,7 +107,7 @@ def _meta_entries(result: CheckResult, meta_path: Path) -> dict[str, MetaVideo]:
     entries = _attempt(result, lambda: get_field(data, "videos", dict, path=meta_path, key=""))
     out = {}
     for name, entry in (entries or {}).items():
-        meta = _attempt(result, lambda n=name, e=entry: _meta_video(n, e, meta_path))
+        meta = _attempt(result, lambda n=name, e=entry: read_meta_video(n, e, meta_path))
         if meta is not None:
             out[name] = meta
     return out

@@ -49,14 +49,14 @@ from pathlib import Path
 import numpy as np
 
 from lcrp_core.data.io import get_field, image_size, read_label_png, require_dir, require_files
-from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects
-from lcrp_core.data.ytvos import (
+from lcrp_core.data.meta import (
     META_NAME,
     MetaVideo,
     make_video,
     parse_obj_id,
     read_meta_expressions,
 )
+from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects
 from lcrp_core.errors import DataError
 
 KIND = "ref-davis17"

@@ -1,4 +1,4 @@
-"""File I/O for the dataset readers and writers: images, label PNGs, JSON, atomic writes.
+"""File I/O for the dataset readers and writers: images, label PNGs, JSON (lcrp_core.files: atomic).
 
 Every failure raises :class:`~lcrp_core.errors.DataError` naming the file (and, for JSON,
 the key path such as ``videos.bike.expressions.0.exp``). Writes go to a temporary file in
@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from lcrp_core.errors import DataError, environment_error
+from lcrp_core.errors import DataError
+from lcrp_core.files import atomic_open
 
 #: PNG modes read as label maps: palette indices (P), grey values (L), 1-bit (1) as 0/1.
 _LABEL_MODES = ("P", "L", "1")
-
-#: The process umask (read once): written files get the permissions open() would give them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 @lru_cache(maxsize=1)
 def davis_palette() -> np.ndarray:
@@ -142,34 +136,6 @@ def read_grey_png(path: str | Path) -> np.ndarray:
     return grey
 
 
-@contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
-
-    The parent folder is created. On an exception the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise DataError(f"cannot write ({exc.strerror or exc})", path=path) from None
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp creates 0600
-            yield f
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if environment_error(exc) is None or exc.filename:
-            raise
-        raise DataError(f"cannot write ({exc.strerror or exc})", path=path) from exc  # disk full
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_png(path: Path, img: Image.Image) -> None:
     with atomic_open(path) as f:
         img.save(f, format="PNG")
@@ -217,12 +183,6 @@ def read_json(path: str | Path) -> Any:
                         path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read ({exc})", path=path) from None
-
-
-def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
-    """Write ``obj`` as UTF-8 JSON, atomically (temp file + rename)."""
-    with atomic_open(path, "w") as f:
-        json.dump(obj, f, indent=indent, ensure_ascii=False)
 
 
 # --- checking the structure of parsed JSON -------------------------------------------------

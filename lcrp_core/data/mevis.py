@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from lcrp_core.data.io import expect, get_field, image_size, read_json, require_dir, require_files
-from lcrp_core.data.model import Dataset, Expression
-from lcrp_core.data.ytvos import (
+from lcrp_core.data.meta import (
     META_NAME,
     MetaVideo,
     make_video,
     parse_obj_id,
     read_meta_expressions,
 )
+from lcrp_core.data.model import Dataset, Expression
 from lcrp_core.errors import DataError
 from lcrp_core.masks import rle_decode, rle_runs
 

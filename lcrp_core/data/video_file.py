@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lcrp_core.data.io import atomic_open
+from lcrp_core.data.meta import frame_loader
 from lcrp_core.data.model import Dataset, Expression, Video
-from lcrp_core.data.ytvos import frame_loader
 from lcrp_core.errors import DataError
+from lcrp_core.files import atomic_open
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Overlay tint (RGB) and its opacity.

@@ -27,7 +27,6 @@ import numpy as np
 
 from lcrp_core.data.davis import NUM_ANNO_SETS
 from lcrp_core.data.io import (
-    atomic_open,
     read_label_png,
     require_files,
     write_binary_png,
@@ -36,6 +35,7 @@ from lcrp_core.data.io import (
 from lcrp_core.data.labels import davis_label_maps
 from lcrp_core.data.model import Dataset, Video
 from lcrp_core.errors import ConfigError, DataError
+from lcrp_core.files import atomic_open
 
 #: Folder prefix inside each benchmark's submission zip.
 ZIP_PREFIX = {"ref-youtube-vos": "Annotations/", "mevis": ""}

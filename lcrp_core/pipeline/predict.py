@@ -30,13 +30,14 @@ from typing import Any
 from tqdm import tqdm
 
 from lcrp_core import schema
-from lcrp_core.backends.base import config_hash
 from lcrp_core.cache.extract import run_on_devices
 from lcrp_core.data import load_dataset
-from lcrp_core.data.io import read_json, write_json_atomic
+from lcrp_core.data.io import read_json
 from lcrp_core.data.model import Dataset
 from lcrp_core.data.writers import prediction_root, read_predictions, write_predictions
 from lcrp_core.errors import DataError
+from lcrp_core.files import write_json_atomic
+from lcrp_core.hashing import config_hash
 from lcrp_core.metrics import Evaluator, Summary
 from lcrp_core.pipeline.params import Params
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from lcrp_core.data.io import atomic_open
+from lcrp_core.files import atomic_open
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:

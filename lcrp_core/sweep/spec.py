@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from lcrp_core.backends.base import config_hash
 from lcrp_core.config import (
     Model,
     Number,
@@ -38,6 +37,7 @@ from lcrp_core.config import (
 from lcrp_core.data.model import DATASET_KINDS
 from lcrp_core.devices import compact_devices, parse_devices
 from lcrp_core.errors import ConfigError, LcrpError
+from lcrp_core.hashing import config_hash
 from lcrp_core.pipeline.delta import parse_delta
 from lcrp_core.pipeline.params import PRESETS, SHORT_NAMES, Params
 from lcrp_core.sweep.storage import default_storage_url, normalize_url, storage_kind
