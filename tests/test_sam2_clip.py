@@ -525,26 +525,68 @@ class TestWithModels:
         persisted = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache)
         assert np.array_equal(persisted.refine(video, 1, box_mask(20, 40, 30, 60)), out)
         key = sam2_engine.frame_key(video.frame(1))
-        feats = cache.get(f"t/_frames/{key}").arrays
+        entry = cache.get(f"t/_frames/{key}")
+        feats = entry.arrays
         assert feats["fpn0"].dtype == np.uint16          # bfloat16 bits, kept exactly
         store = persisted._sam.store
         assert all(torch.equal(a.view(torch.int16) if a.dtype == torch.bfloat16 else a,
                                b.view(torch.int16) if b.dtype == torch.bfloat16 else b)
-                   for a, b in zip(store.restore(feats), store.cached(key), strict=True))
+                   and a.stride() == b.stride()
+                   for a, b in zip(store.restore(feats, entry.meta["layout"]), store.cached(key),
+                                   strict=True))
 
-    @pytest.mark.xfail(strict=True, reason="known bug: the encoder leaves fpn1/fpn2 channels-last, "
-                       "FeatureStore.restore builds them contiguous, and under bf16 the decoder's "
-                       "sums depend on the layout (fp32 happens to agree)")
     def test_bf16_frame_features_loaded_from_the_cache_refine_bit_identically(self, video, tmp_path):
+        from lcrp_core.backends import sam2_engine
         from lcrp_core.cache.store import CacheStore
 
         cache = CacheStore(tmp_path)
         seed = box_mask(20, 40, 30, 60)
-        computed = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache).refine(video, 1, seed)
+        first = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache)
+        computed = first.refine(video, 1, seed)
         fresh = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache)
         loaded = fresh.refine(video, 1, seed)
         assert fresh.encoder_passes == 0 and fresh.frames_loaded == 1
+        assert fresh._sam.store.probed == 0              # the entry's layout record sufficed
         assert np.array_equal(loaded, computed)
+        key = sam2_engine.frame_key(video.frame(1))
+        for a, b in zip(fresh._sam.store.cached(key), first._sam.store.cached(key), strict=True):
+            assert (a.dtype, a.shape, a.stride(), a.device) == (b.dtype, b.shape, b.stride(),
+                                                                b.device)
+        # the encoder leaves some levels channels-last: the layout is really reproduced
+        assert any(not a.is_contiguous() for a in first._sam.store.cached(key))
+
+    def test_frame_features_cached_without_a_layout_still_load_bit_identically(self, video,
+                                                                               tmp_path):
+        """Entries written before the layout was recorded (arrays only, no metadata) load,
+        with the layout the encoder gives each level (learned once from a blank image)."""
+        from lcrp_core.backends import sam2_engine
+        from lcrp_core.cache.store import CacheStore
+
+        cache = CacheStore(tmp_path)
+        seed = box_mask(20, 40, 30, 60)
+        first = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache)
+        computed = first.refine(video, 1, seed)
+        key = f"t/_frames/{sam2_engine.frame_key(video.frame(1))}"
+        assert "layout" in cache.get(key).meta
+        cache.put(key, cache.get(key).arrays)             # as the code before the fix wrote it
+        assert cache.get(key).meta == {}
+        old = with_frame_cache({**TINY, "dtype": "bf16"}, video, cache)
+        assert np.array_equal(old.refine(video, 1, seed), computed)
+        store, frame = old._sam.store, key.rsplit("/", 1)[1]
+        assert old.encoder_passes == 0 and old.frames_loaded == 1 and store.probed == 1
+        assert [f.stride() for f in store.cached(frame)] == \
+               [f.stride() for f in first._sam.store.cached(frame)]
+        # a layout recorded on another device type is not trusted; a malformed one fails
+        arrays = cache.get(key).arrays
+        layout = sam2_engine.FeatureStore.layout(first._sam.store.cached(frame))
+        with sam2_engine.compute_mode("cpu", "bf16"):
+            elsewhere = sam2_engine.FeatureStore(store.model, max_bytes=4 * FRAME_BYTES)
+            restored = elsewhere.restore(arrays, {**layout, "device": "cuda"})
+            assert elsewhere.probed == 1
+            assert [list(f.stride()) for f in restored] == layout["strides"]
+            bad = {**layout, "strides": [layout["strides"][0], [1, 1, 1, 1], layout["strides"][2]]}
+            with pytest.raises(DataError, match="not a dense layout"):
+                sam2_engine.FeatureStore(store.model, max_bytes=FRAME_BYTES).restore(arrays, bad)
 
 
 # -- weights that do not match ---------------------------------------------------------------

@@ -554,9 +554,13 @@ class Sam2ClipBackend(Backend):
 
         def load(key: str):
             entry = cache.get(f"{prefix}/{key}")
-            return None if entry is None else store.restore(entry.arrays)
+            # entries written before the layout was recorded have no "layout" (restore learns it)
+            return None if entry is None else store.restore(entry.arrays, entry.meta.get("layout"))
 
-        store.attach(load, lambda key, feats: cache.put(f"{prefix}/{key}", store.export(feats)))
+        def save(key: str, feats) -> None:
+            cache.put(f"{prefix}/{key}", store.export(feats), {"layout": store.layout(feats)})
+
+        store.attach(load, save)
 
     def drop_features(self) -> None:
         """Forget every frame's SAM2 features held in memory (the next pass re-encodes)."""

@@ -20,6 +20,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -180,7 +181,12 @@ class FeatureStore:
     1×C0×S/4×S/4, 1×C1×S/8×S/8, 1×256×S/16×S/16 for input size S; ~16 MB per frame in fp32 at
     S = 1024); the position encodings depend only on the shapes and are computed once and shared.
     Counters: ``encoded`` (encoder passes), ``loaded`` (frames served by the loader),
-    ``offloaded`` / ``restored`` (frames moved to the host tier and back).
+    ``offloaded`` / ``restored`` (frames moved to the host tier and back), ``probed`` (encoder
+    passes on a blank image run only to learn the features' memory layout, see :meth:`restore`).
+
+    Memory layout is part of the features: the encoder leaves some levels channels-last (on the
+    CPU at the time of writing fpn1 and fpn2) and under bf16 the decoder's reductions depend on
+    it, so restored features must have the strides computed ones have, not just their values.
     """
 
     def __init__(self, model: SAM2VideoPredictor, *, max_bytes: int, host_bytes: int = 0):
@@ -189,12 +195,14 @@ class FeatureStore:
         on_gpu = torch.device(model.device).type != "cpu"
         self.host_bytes = host_bytes if on_gpu else 0
         self.transforms = SAM2Transforms(resolution=model.image_size, mask_threshold=0.0)
-        self.encoded = self.loaded = self.offloaded = self.restored = 0
+        self.encoded = self.loaded = self.offloaded = self.restored = self.probed = 0
         self._lru: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._host: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._bytes = self._host_used = 0
         self._pos: list[torch.Tensor] | None = None
         self._loader = self._saver = None
+        #: each level's strides as this store's encoder last produced them (None: not seen yet)
+        self._strides: list[tuple[int, ...]] | None = None
 
     def attach(self, loader, saver) -> None:
         """``loader(key) -> list[Tensor] | None`` and ``saver(key, feats)``: a persistent tier."""
@@ -225,6 +233,7 @@ class FeatureStore:
             image = self.image_tensor(frame)[None].to(self.model.device)
             feats = list(self.model.forward_image(image)["backbone_fpn"])
             self.encoded += 1
+            self._strides = [f.stride() for f in feats]
             self.put(key, feats)
             if self._saver is not None:
                 self._saver(key, feats)
@@ -280,7 +289,8 @@ class FeatureStore:
 
     @staticmethod
     def export(feats: list[torch.Tensor]) -> dict[str, np.ndarray]:
-        """``{"fpn0", "fpn1", "fpn2"}`` arrays; bfloat16 tensors are kept bit-exact as uint16."""
+        """``{"fpn0", "fpn1", "fpn2"}`` arrays; bfloat16 tensors are kept bit-exact as uint16.
+        The arrays are stored in C order: keep :meth:`layout` with them (entry metadata)."""
         out = {}
         for i, f in enumerate(feats):
             f = f.detach().cpu()
@@ -288,22 +298,81 @@ class FeatureStore:
                               if f.dtype == torch.bfloat16 else f.numpy())
         return out
 
-    def restore(self, arrays: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
-        """Tensors on the model's device from ``export``'s arrays (shapes checked)."""
+    @staticmethod
+    def layout(feats: list[torch.Tensor]) -> dict[str, Any]:
+        """JSON metadata recording how ``feats`` lie in memory: ``{"device": device type,
+        "strides": each level's strides}``, for :meth:`restore`."""
+        return {"device": feats[0].device.type, "strides": [list(f.stride()) for f in feats]}
+
+    def live_strides(self) -> list[tuple[int, ...]]:
+        """Each level's strides as this store's encoder produces them in the current compute
+        mode: from its last encoder pass, or else learned once from a pass on a blank image
+        (counted in ``probed``, not ``encoded``)."""
+        if self._strides is None:
+            s = self.model.image_size
+            with torch.no_grad():
+                image = torch.zeros(1, 3, s, s, device=self.model.device)
+                self._strides = [f.stride() for f in self.model.forward_image(image)["backbone_fpn"]]
+            self.probed += 1
+        return self._strides
+
+    def restore(self, arrays: Mapping[str, np.ndarray],
+                layout: Mapping[str, Any] | None = None) -> list[torch.Tensor]:
+        """Tensors on the model's device from ``export``'s arrays (shapes checked), each with the
+        dtype, shape and strides (memory format) the encoder gives it, so they compute exactly as
+        freshly encoded features do.
+
+        The strides are those of this store's last encoder pass when it ran one, else those in
+        ``layout`` (:meth:`layout`'s metadata) when it was recorded on this device type, else
+        (entries written without it, or on another device type) learned by :meth:`live_strides`.
+        """
         expected = self.expected_shapes()
         names = [f"fpn{i}" for i in range(len(expected))]
         if sorted(arrays) != names:
             raise DataError(f"expected arrays {names}, got {sorted(arrays)}", key="image_features")
-        feats = []
         for name, shape in zip(names, expected):
             a = np.asarray(arrays[name])
             if a.shape != shape:
                 raise DataError(f"{name} has shape {a.shape}, expected {shape} "
                                 f"(image_size={self.model.image_size})", key="image_features")
+        device = torch.device(self.model.device)
+        strides = self._strides
+        if strides is None and layout is not None and layout.get("device") == device.type:
+            strides = _recorded_strides(layout.get("strides"), expected)
+        if strides is None:
+            strides = self.live_strides()
+        feats = []
+        for name, shape, stride in zip(names, expected, strides):
+            a = np.asarray(arrays[name])
             t = (torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16)
                  if a.dtype == np.uint16 else torch.from_numpy(np.array(a)))
-            feats.append(t.to(self.model.device))
+            out = torch.empty_strided(shape, stride, dtype=t.dtype, device=device)
+            feats.append(out.copy_(t))
         return feats
+
+
+def _recorded_strides(strides: Any, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """``strides`` (from :meth:`FeatureStore.layout`) checked: one dense, non-overlapping layout
+    per level of ``shapes`` (anything else would copy into overlapping or out-of-range memory)."""
+    ok = isinstance(strides, list) and len(strides) == len(shapes)
+    out = []
+    for shape, stride in zip(shapes, strides if ok else []):
+        ok = (isinstance(stride, list) and len(stride) == len(shape)
+              and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in stride))
+        if not ok:
+            break
+        step = 1      # dense: ordered by stride, each non-trivial dim steps over the faster ones
+        for size, st in sorted(zip(shape, stride), key=lambda d: d[1]):
+            if size > 1:
+                ok = ok and st == step
+                step *= size
+        if not ok:
+            break
+        out.append(tuple(stride))
+    if not ok:
+        raise DataError(f"its layout metadata {strides!r} is not a dense layout of shapes "
+                        f"{shapes}", key="image_features")
+    return out
 
 
 class StoreImagePredictor(SAM2ImagePredictor):
