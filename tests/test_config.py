@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
-from pydantic import model_validator
+from pydantic import AfterValidator, TypeAdapter, model_validator
+from pydantic_core import core_schema
 
-from lcrp_core.config import Model, expect, fail, key_path, validate
-from lcrp_core.errors import ConfigError
+from lcrp_core.config import DATA, DataModel, Model, either, expect, fail, key_path, rule, validate
+from lcrp_core.errors import ConfigError, DataError
 
 
 class Leaf(Model):
@@ -90,3 +91,40 @@ def test_every_spec_key_is_documented(doc, models):
         model = next(getattr(m, name) for m in modules if hasattr(m, name))
         missing = [f.alias or k for k, f in model.model_fields.items() if (f.alias or k) not in words]
         assert not missing, f"{doc} does not document {name}'s keys {missing}"
+
+
+def _named(name: str) -> str:
+    if not name:
+        raise fail(None, "an empty name")
+    return name
+
+
+class Entry(DataModel):
+    id: Annotated[int | str, either(int, str)]
+    size: Annotated[list, rule(core_schema.list_schema(core_schema.int_schema(strict=True, ge=0),
+                                                       min_length=2, max_length=2), "expected [H, W]")]
+    tags: dict[Annotated[str, AfterValidator(_named)], int] = {}
+
+
+@pytest.mark.parametrize("data, key, message", [
+    ({"size": [1, 2]}, "id", "missing key"),
+    ({"id": None, "size": [1, 2]}, "id", "expected an integer or a string, got NoneType None"),
+    ({"id": True, "size": [1, 2]}, "id", "expected an integer or a string, got bool True"),
+    ({"id": 1, "size": [1, -2]}, "size", "expected [H, W], got [1, -2]"),
+    ({"id": 1, "size": "ab"}, "size", "expected a list, got str 'ab'"),
+    ({"id": 1, "size": [1, 2], "tags": {"": 1}}, "tags.", "an empty name"),
+    ({"id": 1, "size": [1, 2], "tags": []}, "tags", "expected an object, got list []"),
+    ([1] * 40, "(document)", "expected an object, got list " + repr([1] * 40)[:60]),
+])
+def test_data_models_raise_data_errors_in_the_readers_words(data, key, message):
+    with pytest.raises(DataError) as err:
+        validate(Entry, data, source="m.json")
+    assert not isinstance(err.value, ConfigError)
+    assert (err.value.key, str(err.value)) == (key, f"m.json: {key}: {message}")
+
+
+def test_data_models_ignore_unknown_keys_and_adapters_take_the_data_dialect():
+    assert validate(Entry, {"id": "7", "size": [1, 2], "extra": 1}, source=None).id == "7"
+    adapter = TypeAdapter(dict[str, Entry])
+    with pytest.raises(DataError, match=r"^m\.json: videos\.a\.size: expected \[H, W\], got \[1\]$"):
+        validate(adapter, {"a": {"id": 1, "size": [1]}}, source="m.json", at="videos", dialect=DATA)

@@ -20,14 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from lcrp_core.config import DATA, validate
 from lcrp_core.data import DEFAULT_SPLITS
 from lcrp_core.data.davis import VOID, frame_and_annotation_folders
 from lcrp_core.data.davis import _expressions as davis_expressions
-from lcrp_core.data.io import expect, get_field, image_size, read_json, read_label_png
-from lcrp_core.data.meta import META_NAME, MetaVideo, parse_obj_id, read_meta_video
-from lcrp_core.data.mevis import MASK_DICT_NAME, _rle_problem
+from lcrp_core.data.io import image_size, read_json, read_label_png
+from lcrp_core.data.meta import META_NAME, MetaVideo, read_meta_file, read_meta_video
+from lcrp_core.data.mevis import MASK_DICT, MASK_DICT_NAME, _rle_problem
 from lcrp_core.data.mevis import _expressions as mevis_expressions
 from lcrp_core.data.model import DATASET_KINDS, Expression
+from lcrp_core.data.ytvos import YtvosExpression
 from lcrp_core.errors import ConfigError, DataError
 
 
@@ -101,12 +103,11 @@ def _video_size(result: CheckResult, paths: list[Path | None]) -> tuple[int, int
 
 
 def _meta_entries(result: CheckResult, meta_path: Path) -> dict[str, MetaVideo]:
-    data = _attempt(result, lambda: expect(read_json(meta_path), dict, path=meta_path, key="(document)"))
+    data = _attempt(result, lambda: read_meta_file(meta_path))
     if data is None:
         return {}
-    entries = _attempt(result, lambda: get_field(data, "videos", dict, path=meta_path, key=""))
     out = {}
-    for name, entry in (entries or {}).items():
+    for name, entry in data.videos.items():
         meta = _attempt(result, lambda n=name, e=entry: read_meta_video(n, e, meta_path))
         if meta is not None:
             out[name] = meta
@@ -151,8 +152,8 @@ def _check_mevis(result: CheckResult, root: Path, split: str) -> None:
     mask_path = split_dir / MASK_DICT_NAME
     mask_dict = None
     if mask_path.is_file():
-        mask_dict = _attempt(result, lambda: expect(read_json(mask_path), dict, path=mask_path,
-                                                    key="(document)"))
+        mask_dict = _attempt(result, lambda: validate(MASK_DICT, read_json(mask_path),
+                                                      source=mask_path, dialect=DATA))
     for m in metas.values():
         exps = _attempt(result, lambda m=m: mevis_expressions(m, meta_path, has_gt=mask_path.is_file()))
         frames = _frames(result, split_dir / "JPEGImages" / m.name, m, ".jpg", "frame")
@@ -204,11 +205,11 @@ def _check_ytvos(result: CheckResult, root: Path, split: str) -> None:
     for m in metas.values():
         obj_ids = set()
         for exp_id, e in m.expressions.items():
-            if "obj_id" in e:
-                key = f"{m.key}.expressions.{exp_id}.obj_id"
-                obj = _attempt(result, lambda e=e, key=key: parse_obj_id(e["obj_id"], path=meta_path, key=key))
-                if obj is not None:
-                    obj_ids.add(obj)
+            key = f"{m.key}.expressions.{exp_id}"
+            checked = _attempt(result, lambda e=e, key=key: validate(YtvosExpression, e, source=meta_path,
+                                                                     at=key))
+            if checked is not None and checked.obj_id is not None:
+                obj_ids.add(checked.obj_id)
         exps = {exp_id: Expression(exp_id, e["exp"], ()) for exp_id, e in m.expressions.items()}
         frames = _frames(result, root / split / "JPEGImages" / m.name, m, ".jpg", "frame")
         _count(result, m, _video_size(result, frames), exps, obj_ids)

@@ -47,13 +47,16 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from pydantic import TypeAdapter
 
-from lcrp_core.data.io import get_field, image_size, read_label_png, require_dir, require_files
+from lcrp_core.config import DataModel
+from lcrp_core.data.io import image_size, read_label_png, require_dir, require_files
 from lcrp_core.data.meta import (
     META_NAME,
     MetaVideo,
+    StrObjId,
     make_video,
-    parse_obj_id,
+    read_expressions,
     read_meta_expressions,
 )
 from lcrp_core.data.model import Dataset, Expression, GroundTruthObjects
@@ -85,6 +88,15 @@ def frame_and_annotation_folders(root: Path, split: str) -> tuple[Path, Path]:
     return davis / "JPEGImages" / "480p", davis / "Annotations_unsupervised" / "480p"
 
 
+class DavisExpression(DataModel):
+    """A Ref-DAVIS17 expression's own key (``exp`` is checked by lcrp_core.data.meta)."""
+
+    obj_id: StrObjId
+
+
+_EXPRESSIONS = TypeAdapter(dict[str, DavisExpression])
+
+
 def _expressions(meta: MetaVideo, path: Path) -> dict[str, Expression]:
     n = len(meta.expressions)
     if n % NUM_ANNO_SETS:
@@ -92,10 +104,10 @@ def _expressions(meta: MetaVideo, path: Path) -> dict[str, Expression]:
                         f"expression types), got {n}", path=path, key=f"{meta.key}.expressions")
     out: dict[str, Expression] = {}
     seen: dict[tuple[int, int], str] = {}
+    checked = read_expressions(_EXPRESSIONS, meta, path)
     for i, (exp_id, e) in enumerate(meta.expressions.items()):
         key = f"{meta.key}.expressions.{exp_id}.obj_id"
-        obj_id = parse_obj_id(get_field(e, "obj_id", (str, int), path=path,
-                                        key=f"{meta.key}.expressions.{exp_id}"), path=path, key=key)
+        obj_id = checked[exp_id].obj_id
         if not 1 <= obj_id < VOID:
             raise DataError(f"object ids are 1..{VOID - 1}, got {obj_id}", path=path, key=key)
         anno_set = i % NUM_ANNO_SETS

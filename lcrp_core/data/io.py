@@ -1,7 +1,9 @@
 """File I/O for the dataset readers and writers: images, label PNGs, JSON (lcrp_core.files: atomic).
 
-Every failure raises :class:`~lcrp_core.errors.DataError` naming the file (and, for JSON,
-the key path such as ``videos.bike.expressions.0.exp``). Writes go to a temporary file in
+Every failure raises :class:`~lcrp_core.errors.DataError` naming the file. The structure of
+parsed JSON is checked by pydantic models through :mod:`lcrp_core.config` (``DataModel``,
+``validate(..., dialect=DATA)``), whose DataErrors name the key path as well, such as
+``videos.bike.expressions.0.exp``. Writes go to a temporary file in
 the destination folder and are moved into place with ``os.replace``, so a crash never
 leaves a half-written file behind.
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -183,36 +185,6 @@ def read_json(path: str | Path) -> Any:
                         path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read ({exc})", path=path) from None
-
-
-# --- checking the structure of parsed JSON -------------------------------------------------
-
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
-
-
-def _describe(kinds: type | tuple[type, ...]) -> str:
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-
-
-def expect(value: Any, kinds: type | tuple[type, ...], *, path: Path, key: str) -> Any:
-    """``value`` if it is an instance of ``kinds`` (bool never counts as int), else a DataError
-    naming the file and the key path."""
-    allowed = kinds if isinstance(kinds, tuple) else (kinds,)
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        raise DataError(f"expected {_describe(kinds)}, got {type(value).__name__} {value!r:.60}",
-                        path=path, key=key)
-    return value
-
-
-def get_field(obj: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *,
-              path: Path, key: str) -> Any:
-    """``obj[name]`` checked with :func:`expect`; a missing key is a DataError naming
-    ``key.name``. ``key`` is the key path of ``obj`` itself ('' for the document root)."""
-    sub = f"{key}.{name}" if key else name
-    if name not in obj:
-        raise DataError("missing key", path=path, key=sub)
-    return expect(obj[name], kinds, path=path, key=sub)
 
 
 def require_dir(path: str | Path, what: str, *, list_siblings: bool = False) -> Path:

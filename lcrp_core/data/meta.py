@@ -4,7 +4,12 @@ of Ref-DAVIS17 share, and the lazily loaded videos its entries describe.
 ``meta_expressions.json`` is ``{"videos": {video: {"expressions": {exp_id: {"exp": text,
 ...}}, "frames": [frame names without extension]}}}``; videos, expressions and frames keep
 the file's order. Each benchmark adds its own keys to an expression (``obj_id``, ``anno_id``):
-its reader (lcrp_core.data.davis, .mevis, .ytvos) checks them.
+its reader (lcrp_core.data.davis, .mevis, .ytvos) checks them with a model of its own.
+
+The file is checked with pydantic models (:class:`MetaFile`, :class:`MetaEntry`,
+:class:`MetaExpression`) through :func:`lcrp_core.config.validate`: a fault is one DataError
+naming the file and the key path (``videos.bike.expressions.3.exp``). A video's entry is
+checked only when that video is read (``videos=`` restricts a reader).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import AfterValidator, TypeAdapter
 
-from lcrp_core.data.io import expect, get_field, image_size, read_json, read_rgb
+from lcrp_core.config import DATA, DataModel, either, fail, validate
+from lcrp_core.data.io import image_size, read_json, read_rgb
 from lcrp_core.data.model import Expression, GroundTruthObjects, Video
 from lcrp_core.errors import DataError
 
@@ -27,9 +34,9 @@ META_NAME = "meta_expressions.json"
 class MetaVideo:
     """One checked video entry of a meta_expressions.json.
 
-    ``expressions`` maps exp_id → the raw expression object (its ``exp`` is known to be a
-    string; benchmark-specific keys are checked by each reader). ``key`` is the entry's key
-    path (``videos.<name>``) for error messages.
+    ``expressions`` maps exp_id → the raw expression object (checked as a
+    :class:`MetaExpression`; benchmark-specific keys are checked by each reader's own model).
+    ``key`` is the entry's key path (``videos.<name>``) for error messages.
     """
 
     name: str
@@ -38,43 +45,81 @@ class MetaVideo:
     key: str
 
 
-def check_name(name: str, *, path: Path, key: str) -> str:
-    """``name`` if it can be used as one path component (video, expression or frame name)."""
+def _name(name: str) -> str:
     if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
-        raise DataError(f"{name!r} cannot be used as a file or folder name", path=path, key=key)
+        raise fail(None, f"{name!r} cannot be used as a file or folder name")
     return name
+
+
+def _frame_list(frames: list[str]) -> list[str]:
+    if len(set(frames)) != len(frames):
+        dup = next(f for i, f in enumerate(frames) if f in frames[:i])
+        raise fail(None, f"frame {dup!r} is listed twice")
+    if not frames:
+        raise fail(None, "a video needs at least one frame")
+    return frames
+
+
+def _sentence(text: str) -> str:
+    if not text.strip():
+        raise fail(None, "empty referring expression; expected a sentence")
+    return text
+
+
+def _obj_id(value: int | str) -> int:
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise fail(None, f"expected an integer object id, got {value!r}")
+        return int(value)
+    return value
+
+
+#: a video, expression or frame name: usable as one path component
+Name = Annotated[str, AfterValidator(_name)]
+#: an object id given as an integer or a decimal string ("1"), read as an int
+ObjId = Annotated[int | str, either(int, str), AfterValidator(_obj_id)]
+#: the same, Ref-DAVIS17's way: its converted files hold strings, named first in the message
+StrObjId = Annotated[str | int, either(str, int), AfterValidator(_obj_id)]
+
+
+class MetaExpression(DataModel):
+    """``videos.<video>.expressions.<exp_id>``: the keys all benchmarks share."""
+
+    exp: Annotated[str, AfterValidator(_sentence)]
+
+
+class MetaEntry(DataModel):
+    """``videos.<video>``: its frames (names without extension, in order) and expressions."""
+
+    frames: Annotated[list[Name], AfterValidator(_frame_list)]
+    expressions: dict[Name, MetaExpression]
+
+
+class MetaFile(DataModel):
+    """The document: ``videos`` (each entry is checked only when its video is read)."""
+
+    videos: dict[str, Any]
+
+
+#: ``{video: entry}``: the video's name is checked with its entry
+_VIDEO = TypeAdapter(dict[Name, MetaEntry])
+
+
+def read_meta_file(path: Path) -> MetaFile:
+    """The document of a meta_expressions.json, its video entries not yet checked."""
+    return validate(MetaFile, read_json(path), source=path)
 
 
 def read_meta_video(name: str, entry: Any, path: Path) -> MetaVideo:
     """One checked video entry ``videos.<name>`` of the meta_expressions.json ``path``."""
-    key = f"videos.{name}"
-    check_name(name, path=path, key=key)
-    expect(entry, dict, path=path, key=key)
-    frames = get_field(entry, "frames", list, path=path, key=key)
-    for i, frame in enumerate(frames):
-        check_name(expect(frame, str, path=path, key=f"{key}.frames[{i}]"), path=path,
-                   key=f"{key}.frames[{i}]")
-    if len(set(frames)) != len(frames):
-        dup = next(f for i, f in enumerate(frames) if f in frames[:i])
-        raise DataError(f"frame {dup!r} is listed twice", path=path, key=f"{key}.frames")
-    if not frames:
-        raise DataError("a video needs at least one frame", path=path, key=f"{key}.frames")
-    expressions = get_field(entry, "expressions", dict, path=path, key=key)
-    for exp_id, exp in expressions.items():
-        exp_key = f"{key}.expressions.{exp_id}"
-        check_name(exp_id, path=path, key=exp_key)
-        expect(exp, dict, path=path, key=exp_key)
-        if not get_field(exp, "exp", str, path=path, key=exp_key).strip():
-            raise DataError("empty referring expression; expected a sentence", path=path,
-                            key=f"{exp_key}.exp")
-    return MetaVideo(name, tuple(frames), expressions, key)
+    checked = validate(_VIDEO, {name: entry}, source=path, at="videos", dialect=DATA)[name]
+    return MetaVideo(name, tuple(checked.frames), entry["expressions"], f"videos.{name}")
 
 
 def read_meta_expressions(path: Path, *, videos: Sequence[str] | None = None) -> dict[str, MetaVideo]:
     """The checked video entries of a meta_expressions.json, in file order (or in the order
     of ``videos``; an unknown name is a DataError listing it)."""
-    data = expect(read_json(path), dict, path=path, key="(document)")
-    entries = get_field(data, "videos", dict, path=path, key="")
+    entries = read_meta_file(path).videos
     if videos is None:
         names = list(entries)
     else:
@@ -85,14 +130,10 @@ def read_meta_expressions(path: Path, *, videos: Sequence[str] | None = None) ->
     return {name: read_meta_video(name, entries[name], path) for name in names}
 
 
-def parse_obj_id(value: Any, *, path: Path, key: str) -> int:
-    """An object id given as an integer or a decimal string ("1")."""
-    expect(value, (int, str), path=path, key=key)
-    if isinstance(value, str):
-        if not value.strip().isdigit():
-            raise DataError(f"expected an integer object id, got {value!r}", path=path, key=key)
-        value = int(value)
-    return value
+def read_expressions(adapter: TypeAdapter[dict[str, Any]], meta: MetaVideo, path: Path) -> dict[str, Any]:
+    """``meta``'s expressions checked with a reader's ``adapter`` (``dict[str, <its model>]``)."""
+    return validate(adapter, meta.expressions, source=path, at=f"{meta.key}.expressions",
+                    dialect=DATA)
 
 
 def frame_loader(paths: Sequence[Path]) -> Callable[[int], np.ndarray]:

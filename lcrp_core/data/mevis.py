@@ -21,16 +21,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationInfo, with_config
+from pydantic_core import core_schema
+from typing_extensions import TypedDict
 
-from lcrp_core.data.io import expect, get_field, image_size, read_json, require_dir, require_files
+from lcrp_core.config import DATA, DataModel, either, fail, rule, validate
+from lcrp_core.data.io import image_size, read_json, require_dir, require_files
 from lcrp_core.data.meta import (
     META_NAME,
     MetaVideo,
+    ObjId,
     make_video,
-    parse_obj_id,
+    read_expressions,
     read_meta_expressions,
 )
 from lcrp_core.data.model import Dataset, Expression
@@ -40,48 +45,69 @@ from lcrp_core.masks import rle_decode, rle_runs
 KIND = "mevis"
 MASK_DICT_NAME = "mask_dict.json"
 
+#: an anno_id as a meta file holds it (read as ``str(x)``)
+AnnoId = Annotated[int | str, either(int, str)]
 
-def _id_list(e: Mapping[str, Any], name: str, *, path: Path, key: str, required: bool) -> list[Any]:
-    if name not in e and not required:
-        return []
-    values = get_field(e, name, list, path=path, key=key)
-    for i, v in enumerate(values):
-        expect(v, (int, str), path=path, key=f"{key}.{name}[{i}]")
-    return values
+
+class MevisExpression(DataModel):
+    """A MeViS expression's own keys (a split without ground truth may leave ``anno_id`` out)."""
+
+    obj_id: list[ObjId] = []
+    anno_id: list[AnnoId] = []
+
+
+class MevisGtExpression(MevisExpression):
+    """A MeViS expression of a split with ground truth: ``anno_id`` is required."""
+
+    anno_id: list[AnnoId]
+
+
+_EXPRESSIONS = {False: TypeAdapter(dict[str, MevisExpression]),
+                True: TypeAdapter(dict[str, MevisGtExpression])}
 
 
 def _expressions(meta: MetaVideo, path: Path, *, has_gt: bool) -> dict[str, Expression]:
-    out = {}
-    for exp_id, e in meta.expressions.items():
-        key = f"{meta.key}.expressions.{exp_id}"
-        obj_ids = _id_list(e, "obj_id", path=path, key=key, required=False)
-        anno_ids = _id_list(e, "anno_id", path=path, key=key, required=has_gt)
-        out[exp_id] = Expression(
-            exp_id, e["exp"],
-            tuple(parse_obj_id(v, path=path, key=f"{key}.obj_id[{i}]") for i, v in enumerate(obj_ids)),
-            tuple(str(a) for a in anno_ids))
-    return out
+    checked = read_expressions(_EXPRESSIONS[has_gt], meta, path)
+    return {exp_id: Expression(exp_id, e["exp"], tuple(checked[exp_id].obj_id),
+                               tuple(str(a) for a in checked[exp_id].anno_id))
+            for exp_id, e in meta.expressions.items()}
 
 
-def _check_track(track: Any, num_frames: int, *, path: Path, key: str) -> list[Any]:
-    """One mask_dict entry: a list of ``num_frames`` COCO RLEs or nulls."""
-    expect(track, list, path=path, key=key)
-    if len(track) != num_frames:
-        raise DataError(f"expected one entry per frame ({num_frames}), got {len(track)}",
-                        path=path, key=key)
-    for t, rle in enumerate(track):
-        if not rle:
-            continue
-        k = f"{key}[{t}]"
-        expect(rle, dict, path=path, key=k)
-        size = get_field(rle, "size", list, path=path, key=k)
-        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                     for v in size):
-            raise DataError(f"expected [H, W], got {size!r:.60}", path=path, key=f"{k}.size")
-        counts = get_field(rle, "counts", (str, list), path=path, key=k)
-        if not counts:
-            raise DataError("empty RLE counts", path=path, key=f"{k}.counts")
+@with_config(ConfigDict(strict=True))
+class RLE(TypedDict):
+    """One frame of a mask_dict track: a COCO RLE (other keys are dropped). Checked by
+    pydantic-core alone, no Python call per frame: a track has one per frame and the file
+    thousands of tracks. Whether ``counts`` decode to ``size`` is checked when it is decoded."""
+
+    size: Annotated[list, rule(core_schema.list_schema(
+        core_schema.int_schema(strict=True, ge=0), min_length=2, max_length=2, strict=True),
+        "expected [H, W]")]
+    counts: Annotated[str | list, either(str, list), rule(core_schema.union_schema(
+        [core_schema.str_schema(min_length=1), core_schema.list_schema(min_length=1)]),
+        "empty RLE counts", got=False)]
+
+
+def _per_frame(track: Any, info: ValidationInfo) -> Any:
+    """One entry per frame; a null (or any empty) entry is an absent object: None."""
+    if isinstance(track, list):
+        frames = (info.context or {})["frames"]
+        if len(track) != frames:
+            raise fail(None, f"expected one entry per frame ({frames}), got {len(track)}")
+        return [rle or None for rle in track]
     return track
+
+
+#: one mask_dict entry (validated with ``context={"frames": T}``): T COCO RLEs or nulls
+TRACK = TypeAdapter(Annotated[list[RLE | None], BeforeValidator(_per_frame)],
+                    config=ConfigDict(strict=True))
+#: the mask_dict.json document: anno_id → track (each checked when its video is read)
+MASK_DICT = TypeAdapter(dict[str, Any], config=ConfigDict(strict=True))
+
+
+def read_track(track: Any, num_frames: int, *, path: Path, anno_id: str) -> list[dict | None]:
+    """The checked mask_dict entry ``anno_id``: ``num_frames`` COCO RLEs or None."""
+    return validate(TRACK, track, source=path, at=anno_id, context={"frames": num_frames},
+                    dialect=DATA)
 
 
 def _rle_problem(rle: Mapping[str, Any]) -> str | None:
@@ -125,7 +151,7 @@ def read_mevis(root: str | Path, split: str = "valid_u", *,
     mask_path = split_dir / MASK_DICT_NAME
     mask_dict = None
     if mask_path.is_file():
-        mask_dict = expect(read_json(mask_path), dict, path=mask_path, key="(document)")
+        mask_dict = validate(MASK_DICT, read_json(mask_path), source=mask_path, dialect=DATA)
     out = {}
     for m in meta.values():
         exps = _expressions(m, meta_path, has_gt=mask_dict is not None)
@@ -138,8 +164,9 @@ def read_mevis(root: str | Path, split: str = "valid_u", *,
                     if anno_id not in mask_dict:
                         raise DataError(f"anno_id {anno_id} is not in {mask_path}", path=meta_path,
                                         key=f"{m.key}.expressions.{e.exp_id}.anno_id")
-                    tracks[anno_id] = _check_track(mask_dict[anno_id], len(m.frames),
-                                                   path=mask_path, key=anno_id)
+                    if anno_id not in tracks:  # shared by several expressions: checked once
+                        tracks[anno_id] = read_track(mask_dict[anno_id], len(m.frames),
+                                                     path=mask_path, anno_id=anno_id)
             mask_loader = partial(_union_mask, tracks, len(frames), frames[0], mask_path)
         out[m.name] = make_video(m, frames, exps, mask_loader=mask_loader)
     return Dataset(KIND, root, split, out)

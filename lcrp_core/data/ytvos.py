@@ -19,19 +19,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lcrp_core.data.io import expect, get_field, read_json, require_dir, require_files
-from lcrp_core.data.meta import META_NAME, make_video, parse_obj_id, read_meta_expressions
+from pydantic import TypeAdapter
+
+from lcrp_core.config import DataModel
+from lcrp_core.data.io import require_dir, require_files
+from lcrp_core.data.meta import (
+    META_NAME,
+    ObjId,
+    make_video,
+    read_expressions,
+    read_meta_expressions,
+    read_meta_file,
+)
 from lcrp_core.data.model import Dataset, Expression
 from lcrp_core.errors import DataError
 
 KIND = "ref-youtube-vos"
 
 
+class YtvosExpression(DataModel):
+    """A Ref-YouTube-VOS expression's own key: an optional ``obj_id`` (null is not an id)."""
+
+    obj_id: ObjId = None  # type: ignore[assignment]  # absent: None; a given null is refused
+
+
+EXPRESSIONS = TypeAdapter(dict[str, YtvosExpression])
+
+
 def _test_videos(root: Path) -> set[str]:
     """The video names of meta_expressions/test/meta_expressions.json."""
-    path = root / "meta_expressions" / "test" / META_NAME
-    data = expect(read_json(path), dict, path=path, key="(document)")
-    return set(get_field(data, "videos", dict, path=path, key=""))
+    return set(read_meta_file(root / "meta_expressions" / "test" / META_NAME).videos)
 
 
 def read_ref_youtube_vos(root: str | Path, split: str = "valid", *,
@@ -52,12 +69,11 @@ def read_ref_youtube_vos(root: str | Path, split: str = "valid", *,
             raise DataError("frame folder not found; the competition's valid file also lists the "
                             "test videos: put meta_expressions/test/meta_expressions.json beside "
                             "it so they are skipped", path=frame_root / m.name)
+        checked = read_expressions(EXPRESSIONS, m, meta_path)
         exps = {}
         for exp_id, e in m.expressions.items():
-            key = f"{m.key}.expressions.{exp_id}"
-            obj_ids = ((parse_obj_id(e["obj_id"], path=meta_path, key=f"{key}.obj_id"),)
-                       if "obj_id" in e else ())
-            exps[exp_id] = Expression(exp_id, e["exp"], obj_ids)
+            obj_id = checked[exp_id].obj_id
+            exps[exp_id] = Expression(exp_id, e["exp"], () if obj_id is None else (obj_id,))
         paths = require_files(frame_root / m.name, m.frames, ".jpg", what="frame")
         out[m.name] = make_video(m, paths, exps)
     return Dataset(KIND, root, split, out)
