@@ -30,6 +30,7 @@ from typing import Annotated, Any, ClassVar, TypeVar, overload
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     GetPydanticSchema,
     PlainValidator,
@@ -149,6 +150,18 @@ def checked(convert: Callable[[Any], Any]) -> AfterValidator:
         except (ConfigError, ValueError) as exc:
             raise fail(None, message_of(exc) if isinstance(exc, ConfigError) else str(exc)) from None
     return AfterValidator(check)
+
+
+def typed(kinds: type | tuple[type, ...], what: str) -> BeforeValidator:
+    """An ``Annotated`` type check in the field's own words: a value not of ``kinds`` is
+    "expected <what>, got <value>" (``True`` is of ``int`` only when ``bool`` is listed)."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise fail(None, f"expected {what}", value)
+        return value
+    return BeforeValidator(check)
 
 
 def one_of(choices: Collection[Any]) -> AfterValidator:

@@ -59,6 +59,11 @@ def test_paper_spec_names_the_seed_tables():
     (GOOD + "options: {std: yes please}\n", "options.std", "true or false"),
     (GOOD + "options: {plot_formats: [png, svg]}\n", "options.plot_formats[1]", "'png', 'pdf'"),
     (GOOD + "name: literature\n", "name", "reserved"),
+    (GOOD + "title: 5\n", "title", "expected a non-empty string, got 5"),
+    (GOOD + "options: {dpi: high}\n", "options.dpi", "expected an integer from 50 to 1200, got 'high'"),
+    ("tables: [{id: t, kind: ablation, panels: s}]\n", "tables[0].panels",
+     "expected a non-empty list, got 's'"),
+    ("plots: [{kind: history}]\n", "plots[0].study", "missing required key"),
     ("tables: [\n", "", "invalid YAML at line"),
 ])
 def test_bad_specs_name_file_and_key(tmp_path, text, key, expected):

@@ -230,6 +230,18 @@ ERRORS = {
     "storage URL": (lambda s: s | {"storage": "mysql://x"}, "storage", "unsupported storage scheme 'mysql'"),
     "grace period": (lambda s: s | {"heartbeat_interval": 10, "grace_period": 5}, "grace_period",
                      "more than heartbeat_interval"),
+    # a wrong type is named in the field's own words, not pydantic's
+    "root type": (lambda s: s | {"dataset": s["dataset"] | {"root": 5}}, "dataset.root",
+                  "expected a folder path, got 5"),
+    "video name type": (lambda s: s | {"dataset": s["dataset"] | {"videos": ["a", 5]}},
+                        "dataset.videos[1]", "expected a video name, got 5"),
+    "points type": (lambda s: s | {"points": {"N": 2}}, "points",
+                    "expected a non-empty list of parameter overrides, got {'N': 2}"),
+    "pruner type": (lambda s: _without(s, "points") | {"tpe": {
+        "params": {"N": {"low": 2, "high": 3}}, "n_trials": 4, "pruner": 5}}, "tpe.pruner",
+        "expected none or wilcoxon, got 5"),
+    "slurm jobs bool": (lambda s: s | {"slurm": {"jobs": True}}, "slurm.jobs",
+                        "expected an integer >= 1, got True"),
 }
 
 

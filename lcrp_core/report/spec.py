@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, model_validator
 
-from lcrp_core.config import Model, Number, expect, fail, keyed, one_of, validate
+from lcrp_core.config import Model, Number, expect, fail, keyed, one_of, typed, validate
 from lcrp_core.errors import ConfigError
 from lcrp_core.pipeline.params import SHORT_NAMES
 from lcrp_core.report.fmt import format_number, parse_delta
@@ -77,18 +77,23 @@ def _items(allowed: tuple[str, ...], what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _between(low: int, high: int) -> AfterValidator:
-    return expect(f"an integer from {low} to {high}", lambda v: low <= v <= high)
+def _between(low: int, high: int) -> Any:
+    """An integer from ``low`` to ``high``; any other value is "expected an integer from .."."""
+    what = f"an integer from {low} to {high}"
+    return Annotated[int, typed(int, what), expect(what, lambda v: low <= v <= high)]
 
 
-Ident = Annotated[str, AfterValidator(_ident)]
-Text = Annotated[str, expect("a non-empty string", str.strip)]
+Ident = Annotated[str, typed(str, "a non-empty string"), AfterValidator(_ident)]
+Text = Annotated[str, typed(str, "a non-empty string"), expect("a non-empty string", str.strip)]
 Note = Annotated[Text, AfterValidator(str.strip)]
 Printed = Annotated[Any, AfterValidator(_printed)]
 Selector = Annotated[dict[str, Any], AfterValidator(_selector)]
 ParamName = Annotated[str, expect(f"a parameter name, one of {list(SHORT_NAMES)}",
                                   lambda v: v in SHORT_NAMES)]
-NonEmpty = expect("a non-empty list", bool)
+def _non_empty(item: Any) -> Any:
+    """A non-empty list of ``item`` values, as a tuple."""
+    return Annotated[list[item], typed(list, "a non-empty list"), expect("a non-empty list", bool),
+                     AfterValidator(tuple)]
 
 
 class Options(Model):
@@ -100,14 +105,15 @@ class Options(Model):
     std: bool = False
     table_formats: Annotated[Any, _items(TABLE_FORMATS, "")] = TABLE_FORMATS
     plot_formats: Annotated[Any, _items(PLOT_FORMATS, "")] = PLOT_FORMATS
-    dpi: Annotated[int, _between(50, 1200)] = 300
+    dpi: _between(50, 1200) = 300
     scores: Annotated[Any, _items(SCORE_COLUMNS, "")] = ("JF",)
     ci: bool = False
     paired: bool = False
-    alpha: Annotated[Number, expect("a significance level between 0 and 0.5",
-                                    lambda v: 0 < v < 0.5), AfterValidator(float)] = 0.05
+    alpha: Annotated[Number, typed((int, float), "a significance level between 0 and 0.5"),
+                     expect("a significance level between 0 and 0.5", lambda v: 0 < v < 0.5),
+                     AfterValidator(float)] = 0.05
     seed: Annotated[int, expect("a non-negative integer", lambda v: v >= 0)] = 0
-    n_resamples: Annotated[int, _between(99, 10**6)] = 9999
+    n_resamples: _between(99, 10**6) = 9999
 
 
 class Panel(Model):
@@ -145,7 +151,7 @@ class _Table(Model):
 
 class AblationTable(_Table):
     kind: Annotated[str, one_of(("ablation",))] = "ablation"
-    panels: Annotated[list[Panel], NonEmpty, AfterValidator(tuple)]
+    panels: _non_empty(Panel)
 
 
 class ResourceRow(Model):
@@ -169,7 +175,7 @@ class ResourceRow(Model):
 
 class ResourceTable(_Table):
     kind: Annotated[str, one_of(("resources",))] = "resources"
-    rows: Annotated[list[ResourceRow], NonEmpty, AfterValidator(tuple)]
+    rows: _non_empty(ResourceRow)
 
 
 def _table(value: Any) -> AblationTable | ResourceTable:
@@ -198,15 +204,15 @@ class Plot(Model):
     top, frames, gif), history, importances. ``id`` defaults to kind_study[_axes]."""
 
     kind: Annotated[str, one_of(PLOT_KINDS)]
-    id: Ident
     study: Ident
+    id: Ident                   # (after study: a missing study is named, not the id made of it)
     title: Text = ""
     x: ParamName | None = None
     y: ParamName | None = None
     series: ParamName | None = None
     base: Selector | None = None
-    top: Annotated[int, _between(1, 20)] = 2
-    frames: Annotated[int, _between(1, 12)] = 4
+    top: _between(1, 20) = 2
+    frames: _between(1, 12) = 4
     gif: bool = False
 
     @model_validator(mode="before")

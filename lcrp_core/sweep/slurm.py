@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from lcrp_core.config import Model, checked, expect, validate
+from lcrp_core.config import Model, checked, expect, typed, validate
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.driver import STOPPED, drive
@@ -70,21 +70,23 @@ def _time_text(value: Any) -> str:
     return str(value)
 
 
-def _at_least(minimum: int) -> Any:
-    return expect(f"an integer >= {minimum}", lambda v: v >= minimum)
+def _int_at_least(minimum: int) -> Any:
+    """An integer >= ``minimum``: any other value (``True`` too) is "expected an integer >= m"."""
+    what = f"an integer >= {minimum}"
+    return Annotated[int, typed(int, what), expect(what, lambda v: v >= minimum)]
 
 
 class SlurmSettings(Model):
     """How a study's workers are submitted (the spec's ``slurm:`` block; CLI options override).
     ``additional`` holds further sbatch options (``--slurm KEY=VALUE``: ``qos=high``)."""
 
-    jobs: Annotated[int, _at_least(1)] = 1
-    gpus_per_job: Annotated[int, _at_least(0)] = 0
-    workers_per_device: Annotated[int, _at_least(1)] = 1
+    jobs: _int_at_least(1) = 1
+    gpus_per_job: _int_at_least(0) = 0
+    workers_per_device: _int_at_least(1) = 1
     partition: str | None = None
     time: Annotated[Any, checked(_time_text)] = "4:00:00"
     account: str | None = None
-    cpus_per_job: Annotated[int, _at_least(1)] | None = None
+    cpus_per_job: _int_at_least(1) | None = None
     mem: str | None = None
     log_dir: str = "studies/slurm"
     additional: Annotated[Any, expect("a mapping of sbatch options (qos: high)", lambda v: isinstance(

@@ -32,6 +32,7 @@ from lcrp_core.config import (
     keyed,
     message_of,
     one_of,
+    typed,
     validate,
 )
 from lcrp_core.data.model import DATASET_KINDS
@@ -386,10 +387,12 @@ def _devices(value: Any) -> tuple[str, ...]:
 
 
 class DatasetSection(Model):
-    kind: Annotated[str, AfterValidator(_dataset_kind)]
-    root: str
-    split: str | None = None
-    videos: Annotated[list[str], expect("at least one video name (or no key)", bool)] | None = None
+    kind: Annotated[str, typed(str, "a dataset kind"), AfterValidator(_dataset_kind)]
+    root: Annotated[str, typed(str, "a folder path")]
+    split: Annotated[str, typed(str, "a split name")] | None = None
+    videos: Annotated[list[Annotated[str, typed(str, "a video name")]],
+                      typed(list, "a list of video names"),
+                      expect("at least one video name (or no key)", bool)] | None = None
 
     def spec(self) -> DatasetSpec:
         from lcrp_core.data import DEFAULT_SPLITS
@@ -399,9 +402,9 @@ class DatasetSection(Model):
 
 
 class BackendSection(Model):
-    name: str
-    config: dict[str, Any] | None = None
-    config_file: str | None = None
+    name: Annotated[str, typed(str, "a backend name")]
+    config: Annotated[dict[str, Any], typed(dict, "a mapping of config keys")] | None = None
+    config_file: Annotated[str, typed(str, "a YAML file path")] | None = None
     random_init: bool = False
 
     @model_validator(mode="after")
@@ -488,7 +491,7 @@ class TpeSection(Model):
     n_trials: Annotated[int, at_least(1)]
     seed: Annotated[int, at_least(0)] = 0
     n_startup_trials: Annotated[int, at_least(0)] = 10
-    pruner: Annotated[str, one_of(PRUNERS)] = "none"
+    pruner: Annotated[str, typed(str, "none or wilcoxon"), one_of(PRUNERS)] = "none"
     p_threshold: Annotated[Number, expect("a number in [0, 1]", lambda v: 0 <= v <= 1)] = 0.1
 
 
@@ -519,23 +522,24 @@ def _protocol(name: str) -> str:
 class SpecFile(Model):
     """A sweep spec as written (docs/sweep-spec.md); :meth:`build` resolves it."""
 
-    study: Annotated[str, expect("a name of letters, digits, '_', '.', '-'", _STUDY_NAME.match)]
+    study: Annotated[str, typed(str, "a study name"),
+                     expect("a name of letters, digits, '_', '.', '-'", _STUDY_NAME.match)]
     description: str = ""
     dataset: Annotated[DatasetSection, AfterValidator(DatasetSection.spec)]  # → DatasetSpec
     backend: Annotated[BackendSection, AfterValidator(BackendSection.spec)]  # → BackendSpec
-    protocol: Annotated[str, AfterValidator(_protocol)] | None = None
+    protocol: Annotated[str, typed(str, "a protocol name"), AfterValidator(_protocol)] | None = None
     base: Annotated[dict[str, Any], BeforeValidator(
         lambda v: {"preset": v} if isinstance(v, str) else v), AfterValidator(_base)] = Field(
         {}, validate_default=True)
     grid: Annotated[dict[str, Any], expect("at least one parameter with a list of values", bool),
                     AfterValidator(_grid)] | None = None
-    points: Annotated[list[Overrides], expect("a non-empty list of parameter overrides", bool)
-                      ] | None = None
+    points: Annotated[list[Overrides], typed(list, "a non-empty list of parameter overrides"),
+                      expect("a non-empty list of parameter overrides", bool)] | None = None
     tpe: TpeSection | None = None
     repeats: Annotated[int, at_least(1)] = 1
-    storage: Annotated[str, checked(_storage)] | None = None
+    storage: Annotated[str, typed(str, "a storage URL"), checked(_storage)] | None = None
     devices: Annotated[Any, AfterValidator(_devices)] = Field(["cpu"], validate_default=True)
-    cache_dir: str = "cache"
+    cache_dir: Annotated[str, typed(str, "a folder path")] = "cache"
     max_retries: Annotated[int, at_least(0)] = 2
     heartbeat_interval: Annotated[int, at_least(1)] = 30
     grace_period: Annotated[int, at_least(1)] | None = None
