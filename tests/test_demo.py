@@ -118,3 +118,15 @@ def test_demo_runs_from_an_installed_wheel(tmp_path):
     index = (work / "reports" / "demo" / "index.html").read_text()
     assert "demo_davis_ablation" in index and "demo_mevis_ablation" in index
     assert sorted(p.name for p in work.iterdir()) == ["cache", "data", "reports", "studies"]
+
+
+def test_demo_over_one_video_renders_points_and_the_davis_mask_strip(workspace, capsys):
+    # one video: no CI or test is possible, and the tables say so instead of crashing
+    assert main(["demo", "--videos", "1", "--frames", "6", "--size", "64x64", "--devices", "cpu"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert out.count("one video: no confidence interval or test is possible") == len(DEMO_SPECS)
+    assert "[" not in out.split("Synthetic benchmark, the MeViS ablation points")[1].split("  demo_")[0]
+    # the Ref-DAVIS17 strip maps its anno<a>/obj<o> items to expressions: drawn, no warning
+    assert "not drawn" not in captured.err and "not an expression" not in captured.err
+    assert (workspace / "reports" / "demo" / "masks_demo_davis_nk.png").stat().st_size > 0

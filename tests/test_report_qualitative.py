@@ -81,3 +81,42 @@ def test_strip_from_the_cache_and_not_without_it(workspace, monkeypatch, capsys)
     assert "plot &#x27;masks_q&#x27; not drawn" in page or "plot 'masks_q' not drawn" in page
     assert "not in the cache" in page
     assert not (workspace / "cache").exists() or not any((workspace / "cache").rglob("*.lcrp"))
+
+
+DAVIS_SWEEP = """
+study: qd
+dataset: {kind: ref-davis17, root: data/davis, split: valid}
+backend: {name: classical}
+protocol: davis-unsupervised
+base: {preset: lcrp-ref-davis17, H: 0, delta: 0.003}
+points:
+  - {N: 1, K: 1}
+  - {N: 6, K: 3}
+"""
+
+
+def test_strip_of_a_ref_davis17_study_shows_the_expression_of_each_set_and_object(tmp_path, monkeypatch):
+    # Ref-DAVIS17 items are "<video>/anno<a>/obj<o>": drawn as set a's expression of object o
+    from lcrp_core.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    generate(tmp_path / "data" / "davis", layout="ref-davis17", videos=1, seed=3, frames=5, size=(64, 64))
+    (tmp_path / "qd.yaml").write_text(DAVIS_SWEEP)
+    (tmp_path / "report.yaml").write_text(
+        "name: qd\noptions: {plot_formats: [png], dpi: 60}\n"
+        "plots:\n  - {kind: masks, study: qd, base: {N: 1, K: 1}, top: 3, frames: 2}\n")
+    assert main(["-q", "sweep", "run", "qd.yaml", "--storage", "sqlite:///qd.db"]) == 0
+    assert main(["-q", "report", "report.yaml", "--storage", "sqlite:///qd.db", "--out", "out"]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert '<img src="masks_qd.png"' in page and "not drawn" not in page and "not an expression" not in page
+
+    from lcrp_core.report.qualitative import item_expression
+    items = optuna.load_study(study_name="qd", storage="sqlite:///qd.db").best_trial.user_attrs["per_expression"]
+    video = next(iter(load_dataset("ref-davis17", tmp_path / "data" / "davis", split="valid").videos.values()))
+    assert items and all(k.startswith(f"{video.name}/anno") for k in items)
+    for key in items:
+        a, o = (int(x) for x in key.split("/", 1)[1].removeprefix("anno").split("/obj"))
+        expr = video.expressions[item_expression(video, key.split("/", 1)[1])]
+        assert (expr.anno_set, expr.obj_ids) == (a, (o,))
+    first = next(iter(video.expressions))
+    assert item_expression(video, first) == first and item_expression(video, "anno9/obj1") is None

@@ -200,3 +200,76 @@ def test_repeats_report_seed_spread_and_video_ci_separately(tmp_path):
     lo, hi = (float(x) for x in first.split("[")[1].rstrip("]†").split(","))
     assert lo == pytest.approx(low, abs=0.2) and hi == pytest.approx(high, abs=0.2)
     assert "standard deviation over repeats (seeds)" in md
+
+
+def test_one_video_has_no_interval_and_no_test():
+    one = {"bear": {"J": 70.0, "F": 74.0, "JF": 72.0}}
+    ci = sig.item_ci(one, "JF")
+    assert ci.value == 72.0 and not ci.defined and (ci.low, ci.high) == (None, None)
+    result = sig.paired({"bear": {"J": 75.0, "F": 79.0, "JF": 77.0}}, one)
+    assert result.delta.value == pytest.approx(5.0) and not result.delta.defined
+    assert result.p is None and result.videos == 1
+    # several expressions of one video are still one cluster: no interval, no test
+    exprs = {f"bear/{i}": {"J": s, "F": s, "JF": s} for i, s in enumerate((60.0, 70.0, 80.0))}
+    assert not sig.item_ci(exprs).defined
+    assert sig.paired({k: {"JF": v["JF"] + 1} for k, v in exprs.items()}, exprs).p is None
+    # two videos are enough for both
+    assert sig.paired(as_items({"a": 70.0, "b": 60.0}), as_items({"a": 68.0, "b": 59.0})).p == 0.5
+
+
+def _report(tmp_path, studies, tables):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    for name, trials, cells in studies:
+        make_study(url, name, trials, cells=cells)
+    spec = tmp_path / "r.yaml"
+    spec.write_text("options: {scores: [JF, J, F], ci: true, paired: true, plot_formats: [png]}\n"
+                    "tables:\n" + "".join(
+                        f"  - {{id: {t}, kind: ablation, title: {t}, panels: [{{study: {t}, columns: [N, K]}}]}}\n"
+                        for t in tables)
+                    + "plots:\n" + "".join(f"  - {{kind: forest, study: {t}}}\n" for t in tables))
+    assert main(["report", str(spec), "--storage", url, "--out", str(tmp_path / "out"), "-q"]) == 0
+    return tmp_path / "out"
+
+
+def test_report_over_one_video_shows_points_and_says_why(tmp_path):
+    cells = cells_of([{"N": 5, "K": 3}, {"N": 10, "K": 3}, {"N": 10, "K": 5}])  # base is N=10 K=3
+    scores = (71.0, 64.5, 64.5)
+    out = _report(tmp_path, [("one", [trial(c, s, per_video={"bear": s}) for c, s in
+                                      zip(cells, scores, strict=True)], cells)], ["one"])
+    md = (out / "one.md").read_text()
+    rows = _rows(md)
+    assert [r[2:] for r in rows] == [["71.0", "70.0", "72.0", "+6.5", "–"],
+                                     ["64.5", "63.5", "65.5", "ref", "–"],
+                                     ["64.5", "63.5", "65.5", "+0.0", "–"]]
+    assert "one: one video: no confidence interval or test is possible" in md
+    assert "within noise" not in md and not any("†" in c or "[" in c for r in rows for c in r)
+    assert "Warning" not in md and (out / "forest_one.png").is_file()
+    for ext in ("html", "tex"):
+        assert "one video: no confidence interval or test is possible" in (out / f"one.{ext}").read_text()
+
+
+def test_rows_sharing_one_video_get_no_test_and_the_note_names_them(tmp_path):
+    # N=5 K=3 was scored on one video only (shared with the others): no CI, no Δ test, no †
+    cells = cells_of([{"N": 5, "K": 3}, {"N": 10, "K": 3}, {"N": 10, "K": 5}])
+    noise = {v: BASE[v] + d for v, d in zip(VIDEOS, NOISE, strict=True)}
+    mean = sum(BASE.values()) / len(BASE)
+    trials = [trial(cells[0], 50.0, per_video={"bear": 50.0}), trial(cells[1], mean, per_video=BASE),
+              trial(cells[2], sum(noise.values()) / 10, per_video=noise)]
+    lone_best = [trial(cells[0], 90.0, per_video={"bear": 90.0}), *trials[1:]]
+    out = _report(tmp_path, [("mixed", trials, cells), ("lone", lone_best, cells)], ["mixed", "lone"])
+    md = (out / "mixed.md").read_text()
+    lone, ref, other = _rows(md)
+    assert lone[2:] == ["50.0", "49.0", "51.0", f"{50.0 - BASE['bear']:+.1f}", "–"]
+    assert ref[2].split(" [")[0].rstrip("†") == f"{mean:.1f}" and ref[-2:] == ["ref", "–"]
+    assert "[" in other[2] and other[-1] == sig.format_p(exact_sign_flip_p(NOISE))  # Holm over 1 row
+    assert "row (N=5 K=3) has scores on one video only: no confidence interval" in md
+    assert "row (N=5 K=3) shares fewer than two videos with the reference row" in md
+    assert "row (N=5 K=3) shares fewer than two videos with the best row" in md
+    assert "over the 1 rows" in md and not lone[2].endswith("†")
+    assert (out / "forest_mixed.png").is_file()
+    # the best row has one video: nothing can be tested against it, and the note says so
+    md = (out / "lone.md").read_text()
+    assert "bootstrap over the 10 videos" in md and "over 10 videos, Holm-corrected over the 1 rows" in md
+    assert "rows (N=10 K=3), (N=10 K=5) share fewer than two videos with the best row" in md
+    assert "within noise" not in md and "significantly worse" not in md
+    assert not any(c.endswith("†") for r in _rows(md) for c in r)

@@ -9,7 +9,7 @@ A cell run twice is no problem: its first complete run counts (cells.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -137,10 +137,21 @@ class PanelStats:
     best: int
     videos: int
     items: int
+    vs_best: list[sig.Paired | None] = field(default_factory=list)  # rows against the best row
+    row_videos: list[int] = field(default_factory=list)  # videos each row has items on (0: none)
 
     def tied(self, alpha: float) -> frozenset[int]:
         """Rows not significantly different from the best (the † rows)."""
         return frozenset(i for i, p in enumerate(self.p_best) if p is not None and p >= alpha)
+
+    def no_ci(self) -> list[int]:
+        """Rows whose scores have no confidence interval (scores on fewer than two videos)."""
+        return [i for i, c in enumerate(self.ci) if c and not all(v.defined for v in c.values())]
+
+    def untested(self, against: int | None, paired: Sequence[sig.Paired | None],
+                 p: Sequence[float | None]) -> list[int]:
+        """Rows compared with row ``against`` that got no test (fewer than two shared videos)."""
+        return [i for i, d in enumerate(paired) if i != against and d is not None and p[i] is None]
 
 
 def panel_stats(rows: Sequence[Row], *, reference: int | None, options: Options) -> PanelStats | None:
@@ -165,16 +176,18 @@ def panel_stats(rows: Sequence[Row], *, reference: int | None, options: Options)
         for i in complete:
             if i != against:
                 out[i] = sig.paired(items[i], items[against], schema.JF, with_ci=with_ci, **kw)
-        tested = [i for i, r in enumerate(out) if r is not None]
+        tested = [i for i, r in enumerate(out) if r is not None and r.p is not None]
         for i, q in zip(tested, sig.holm([out[i].p for i in tested]), strict=True):
             p[i] = q
         return out, p
 
     delta, p_ref = tests(reference) if options.paired else ([None] * len(rows), [None] * len(rows))
-    _, p_best = tests(best, with_ci=False)  # only the p-values: the † marks
+    vs_best, p_best = tests(best, with_ci=False)  # only the p-values: the † marks
     shared = items[best] or {}
     return PanelStats(ci=ci, delta=delta, p_ref=p_ref, p_best=p_best, reference=reference,
-                      best=best, videos=len({sig.video_of(k) for k in shared}), items=len(shared))
+                      best=best, videos=len({sig.video_of(k) for k in shared}), items=len(shared),
+                      vs_best=vs_best,
+                      row_videos=[len({sig.video_of(k) for k in it}) if it else 0 for it in items])
 
 
 DELTA_HEADER = Header("Δ vs ref", "&Delta; vs ref", r"$\Delta$ vs ref")
@@ -182,7 +195,8 @@ P_HEADER = Header("p (Holm)", "<var>p</var> (Holm)", r"$p$ (Holm)")
 
 
 def _interval(ci: sig.Interval) -> str:
-    return f"[{ci.low:.1f}, {ci.high:.1f}]"
+    """`` [a, b]`` (with its leading space), or nothing where no interval is possible."""
+    return f" [{ci.low:.1f}, {ci.high:.1f}]" if ci.defined else ""
 
 
 def _signed(value: float) -> str:
@@ -196,37 +210,90 @@ def _score_cell(row: Row, metric: str, stats: PanelStats | None, i: int, *, std:
     text = format_score(mean, sd if std else None)
     intervals = stats.ci[i] if stats is not None else None
     if mean is not None and intervals is not None:
-        text += f" {_interval(intervals[metric])}"
+        text += _interval(intervals[metric])
     return text + ("†" if dagger else "")
+
+
+def _tested_over(pairs: Sequence[sig.Paired | None], tested: Sequence[int]) -> str:
+    """"over 10 videos", or "over the 3–10 videos each pair shares" when pairs share different
+    numbers of videos."""
+    counts = sorted({pairs[i].videos for i in tested if pairs[i] is not None})
+    if len(counts) == 1:
+        return f"over {counts[0]} videos"
+    return f"over the {counts[0]}–{counts[-1]} videos each pair shares" if counts else ""
+
+
+def _rows_text(rows: Sequence[Row], which: Sequence[int], names: Sequence[str]) -> str:
+    """"row (N=5 K=3)" or "rows (N=5 K=3), (N=10 K=5)"."""
+    listed = ", ".join(f"({format_params({n: rows[i].params.get(n) for n in names})})" for i in which)
+    return ("row " if len(which) == 1 else "rows ") + listed
 
 
 def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study: str,
                  tied: frozenset[int], names: Sequence[str]) -> list[str]:
-    unit = (f"{stats.videos} videos, their {stats.items} expressions resampled with their video"
-            if stats.items > stats.videos else f"{stats.videos} videos")
-    test = (f"paired permutation test over {stats.videos} videos, Holm-corrected")
+    paired = options.paired and stats.reference is not None
+    tested_ref = [i for i, p in enumerate(stats.p_ref) if p is not None]
+    tested_best = [i for i, p in enumerate(stats.p_best) if p is not None]
+    with_ci = [c for c in stats.ci if c]
+    no_ci = stats.no_ci() if options.ci else []
+    if not tested_ref and not tested_best and len(no_ci) == len(with_ci):
+        # nothing to resample: say so once instead of printing degenerate intervals and p = 1
+        what = "no confidence interval or test" if options.ci else "no test"
+        shown = "the scores and Δ are" if paired else "the scores are"
+        if stats.videos <= 1:
+            return [f"{study}: one video: {what} is possible (both need at least two videos); "
+                    f"{shown} shown without them and no row is marked †."]
+        return [f"{study}: the rows share fewer than two videos: {what} is possible (both need "
+                f"at least two videos); {shown} shown without them and no row is marked †."]
+
+    counts = sorted({n for n in stats.row_videos if n >= sig.MIN_VIDEOS})
+    if len(counts) > 1 or (counts and counts[0] != stats.videos):  # rows scored on different videos
+        unit = (f"{counts[0]}–{counts[-1]} videos of each row" if len(counts) > 1
+                else f"{counts[0]} videos") + (", expressions resampled with their video"
+                                               if stats.items > stats.videos else "")
+    else:
+        unit = (f"{stats.videos} videos, their {stats.items} expressions resampled with their video"
+                if stats.items > stats.videos else f"{stats.videos} videos")
     notes = []
-    if options.ci:
+    if options.ci and len(no_ci) < len(with_ci):
         notes.append(f"{study}: [a, b] is the 95% confidence interval from a bootstrap over the "
                      f"{unit} (BCa, {options.n_resamples} resamples, seed {options.seed})"
                      + ("; ± is the standard deviation over repeats (seeds), reported apart from "
                         "the spread over videos." if options.std and any(len(r.trials) > 1 for r in rows)
                         else "."))
-    if options.paired and stats.reference is not None:
+    if no_ci:
+        notes.append(f"{study}: {_rows_text(rows, no_ci, names)} "
+                     f"{'has' if len(no_ci) == 1 else 'have'} scores on one video only: no "
+                     f"confidence interval is possible (it needs at least two videos).")
+    if paired and tested_ref:
+        test = f"paired permutation test {_tested_over(stats.delta, tested_ref)}, Holm-corrected"
         notes.append(f"{study}: Δ is the paired difference in J&F from the reference row "
                      f"({format_params({n: rows[stats.reference].params.get(n) for n in names})}) with its 95% CI; p is a "
-                     f"two-sided {test} over the {sum(p is not None for p in stats.p_ref)} rows.")
-    others = sum(p is not None for p in stats.p_best)
+                     f"two-sided {test} over the {len(tested_ref)} rows.")
+    untested_ref = stats.untested(stats.reference, stats.delta, stats.p_ref) if paired else []
+    if untested_ref:
+        notes.append(f"{study}: {_rows_text(rows, untested_ref, names)} "
+                     f"{'shares' if len(untested_ref) == 1 else 'share'} fewer than two videos with "
+                     f"the reference row: Δ is shown without a confidence interval or p-value (no "
+                     f"test is possible on one video).")
+    untested_best = stats.untested(stats.best, stats.vs_best, stats.p_best)
+    test = f"paired permutation test {_tested_over(stats.vs_best, tested_best)}, Holm-corrected"
+    others = len(tested_best)
     if others and len(tied) == others:
-        notes.append(f"{study}: no row differs significantly from the best one (bold) at "
-                     f"α = {options.alpha:g} ({test}): the differences in this table are within "
-                     f"noise (all other rows †).")
+        notes.append(f"{study}: no {'tested ' if untested_best else ''}row differs significantly "
+                     f"from the best one (bold) at α = {options.alpha:g} ({test}): the differences "
+                     f"in this table are within noise (all other "
+                     f"{'tested ' if untested_best else ''}rows †).")
     elif tied:
         notes.append(f"{study}: † marks rows not significantly different from the best one (bold) "
                      f"at α = {options.alpha:g} ({test}).")
     elif others:
-        notes.append(f"{study}: every other row is significantly worse than the best one (bold) "
-                     f"at α = {options.alpha:g} ({test}).")
+        notes.append(f"{study}: every other {'tested ' if untested_best else ''}row is "
+                     f"significantly worse than the best one (bold) at α = {options.alpha:g} ({test}).")
+    if untested_best:
+        notes.append(f"{study}: {_rows_text(rows, untested_best, names)} "
+                     f"{'shares' if len(untested_best) == 1 else 'share'} fewer than two videos with "
+                     f"the best row: no test against it is possible, so no † mark.")
     return notes
 
 
@@ -281,7 +348,7 @@ def ablation_panel(study: Loaded, *, columns: Sequence[str] | None, std: bool,
             if stats is not None and i == stats.reference:
                 cell += ["ref", DASH]
             else:
-                cell += [f"{_signed(d.delta.value)} {_interval(d.delta)}" if d else DASH,
+                cell += [f"{_signed(d.delta.value)}{_interval(d.delta)}" if d else DASH,
                          sig.format_p(p) if p is not None else DASH]
         cells.append(tuple(cell))
     best_items = rows[stats.best].items() if stats is not None else {}

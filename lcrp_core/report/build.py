@@ -146,6 +146,8 @@ def _row_intervals(rows: Sequence[Row], names: Sequence[Any], options: Options
             if not items:
                 return None
             ci = sig.item_ci(items, schema.JF, seed=options.seed, n_resamples=options.n_resamples)
+            if not ci.defined:  # one video: no interval, so no bar
+                continue
             shift = row.mean - ci.value  # centre the interval on the printed mean over repeats
             out[key] = (ci.low + shift, ci.high + shift)
     return out or None

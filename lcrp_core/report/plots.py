@@ -181,19 +181,24 @@ def lines_figure(rows: Sequence[Row], *, x: str, series: str, title: str,
     return fig
 
 
-def forest_figure(labels: Sequence[str], intervals: Sequence[tuple[float, float, float]],
+def forest_figure(labels: Sequence[str], intervals: Sequence[tuple[float, float | None, float | None]],
                   significant: Sequence[bool], *, reference: str, title: str) -> Figure:
-    """Δ J&F (point, 95 % CI) of each labelled row against the ``reference`` row; rows whose
-    Holm-corrected paired test is significant are filled, the others hollow."""
+    """Δ J&F (point, 95 % CI) of each labelled row against the ``reference`` row (a point
+    without a bar where no interval is possible); rows whose Holm-corrected paired test is
+    significant are filled, the others hollow."""
     fig, ax = new_figure()
     fig.set_size_inches(FIGSIZE[0], max(1.6, 0.9 + 0.28 * len(labels)))
     ys = list(range(len(labels)))[::-1]
     for y, (value, low, high), sig in zip(ys, intervals, significant, strict=True):
-        ax.errorbar([value], [y], xerr=[[value - low], [high - value]], fmt="o", markersize=4,
+        xerr = None if low is None or high is None else [[value - low], [high - value]]
+        ax.errorbar([value], [y], xerr=xerr, fmt="o", markersize=4,
                     color="C0", mfc="C0" if sig else "white", elinewidth=1, capsize=2)
     ax.axvline(0, color="0.3", linewidth=0.8, linestyle="--")
     ax.set_yticks(ys, labels)
-    ax.set_xlabel(f"Δ J&F vs {reference} (95% CI)")
+    bars = sum(low is not None and high is not None for _, low, high in intervals)
+    ax.set_xlabel(f"Δ J&F vs {reference} " + ("(95% CI)" if bars == len(intervals) else
+                                              "(one video: no CI)" if not bars else
+                                              "(95% CI; none over one video)"))
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.set_title(title)
     return fig

@@ -7,12 +7,21 @@ proposals, refinements, tracks and Path outputs, with a backend that refuses eve
 (:class:`CacheOnly`), so a report never re-runs extraction, refinement or propagation. An item
 whose prediction is not in the cache is left out with a warning saying so.
 
+Items are the keys of the trials' per-item scores: ``<video>/<exp_id>``, or for the Ref-DAVIS17
+protocol ``<video>/anno<a>/obj<o>`` — ground-truth object ``o`` of annotation set ``a`` — which
+is drawn as the one expression of set ``a`` that refers to object ``o`` (:func:`item_expression`):
+its sentence, its predicted mask and object ``o``'s ground truth. The item's J&F is that of the
+predicted object Hungarian matching paired with ``o`` (the protocol's score); that is this
+expression's own mask unless the matching swapped the set's objects, so a swap shows as a mask
+on the wrong object next to a J&F that looks fine.
+
 ``load_strips`` is the I/O edge (dataset, cache); ``strip_figure`` and ``strip_gif`` render.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,6 +104,21 @@ def largest_differences(best: Mapping[str, Mapping[str, Any]], reference: Mappin
                                        k))[:top]
 
 
+_DAVIS_ITEM = re.compile(r"anno(\d+)/obj(\d+)")
+
+
+def item_expression(video: Any, item: str) -> str | None:
+    """The exp_id an item (its key without ``<video>/``) shows: the expression itself, or for a
+    Ref-DAVIS17 item ``anno<a>/obj<o>`` the expression of set ``a`` referring to object ``o``;
+    None when the video has none."""
+    from lcrp_core.data.labels import expression_of_object
+
+    if item in video.expressions:
+        return item
+    match = _DAVIS_ITEM.fullmatch(item)
+    return expression_of_object(video, int(match[1]), int(match[2])) if match else None
+
+
 def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: int,
                names: Sequence[str]) -> Strip:
     """Predictions of ``best`` and ``reference`` on their ``top`` most different items, from the
@@ -118,9 +142,10 @@ def load_strip(study: Loaded, best: Row, reference: Row, *, top: int, frames: in
               "reference": Params.from_mapping(full_params(reference))}
     items, warnings = [], []
     for key in largest_differences(best_items, ref_items, top):
-        video_name, _, exp_id = key.partition("/")
+        video_name, _, item = key.partition("/")
         video = dataset.videos.get(video_name)
-        if video is None or exp_id not in video.expressions:
+        exp_id = item_expression(video, item) if video is not None else None
+        if exp_id is None:
             warnings.append(f"item {key!r} is not an expression of the dataset; not shown")
             continue
         feats = ctx.features(video)

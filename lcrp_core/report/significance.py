@@ -10,6 +10,10 @@
   (``scipy.stats.permutation_test``, ``permutation_type="samples"``: each video's difference
   keeps or flips its sign; exact when 2^videos <= n_resamples).
 - p-values of one table are Holm-corrected.
+- Fewer than two videos (``MIN_VIDEOS``) allow neither: a score or Δ over one video is a point
+  alone (``Interval.low``/``high`` None) and a pair sharing one video has no p-value (None); the
+  tables print the points and say why (blocks.py). A resampling method would either fail or
+  return a degenerate "[x, x]" interval and a p of 1, which read as certainty.
 
 Everything is seeded: the same scores give the same intervals and p-values on every run.
 """
@@ -27,6 +31,8 @@ from lcrp_core import schema
 
 #: The score names an item carries (0–100).
 METRICS = (schema.JF, schema.J, schema.F)
+#: The fewest videos a confidence interval or a paired test needs.
+MIN_VIDEOS = 2
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
 SEED = 0
@@ -41,19 +47,26 @@ def video_of(key: str) -> str:
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate and its confidence interval (0–100 scale, or points of Δ)."""
+    """A point estimate and its confidence interval (0–100 scale, or points of Δ); ``low`` and
+    ``high`` are None where no interval is possible (fewer than ``MIN_VIDEOS`` videos) or none
+    was asked for."""
 
     value: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
+
+    @property
+    def defined(self) -> bool:
+        return self.low is not None and self.high is not None
 
 
 @dataclass(frozen=True)
 class Paired:
-    """A row against a reference row over the items both have."""
+    """A row against a reference row over the items both have; ``p`` is None when they share
+    fewer than ``MIN_VIDEOS`` videos (no test is possible)."""
 
     delta: Interval
-    p: float
+    p: float | None
     videos: int
     items: int
 
@@ -79,12 +92,15 @@ def _ratio(sums: np.ndarray, counts: np.ndarray, axis: int = -1) -> np.ndarray:
 def cluster_ci(sums: np.ndarray, counts: np.ndarray, *, seed: int = SEED,
                n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE) -> Interval:
     """Σsums/Σcounts and its bootstrap CI over clusters (videos): BCa, or percentile where
-    BCa is undefined (e.g. two videos); a degenerate interval when every video scores the same."""
+    BCa is undefined (e.g. two videos); a degenerate interval when every video scores the same;
+    no interval (low, high None) with fewer than ``MIN_VIDEOS`` videos."""
     from scipy import stats
 
     value = float(_ratio(sums, counts))
+    if len(sums) < MIN_VIDEOS:
+        return Interval(value, None, None)
     per_video = sums / counts
-    if len(sums) < 2 or np.ptp(per_video) <= 1e-12 * max(1.0, abs(value)):
+    if np.ptp(per_video) <= 1e-12 * max(1.0, abs(value)):
         return Interval(value, value, value)
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
@@ -105,12 +121,15 @@ def item_ci(items: Items, metric: str = schema.JF, **kw) -> Interval:
 
 
 def paired_permutation_p(diff_sums: np.ndarray, *, seed: int = SEED,
-                         n_resamples: int = N_RESAMPLES) -> float:
+                         n_resamples: int = N_RESAMPLES) -> float | None:
     """Two-sided p-value of H0 "each video's difference is as likely to have either sign"
-    (sign-flip permutation of per-video difference sums; exact for few videos)."""
+    (sign-flip permutation of per-video difference sums; exact for few videos); None with fewer
+    than ``MIN_VIDEOS`` videos, where no test is possible."""
     from scipy import stats
 
-    if len(diff_sums) == 0 or not np.any(np.abs(diff_sums) > 1e-12):
+    if len(diff_sums) < MIN_VIDEOS:
+        return None
+    if not np.any(np.abs(diff_sums) > 1e-12):
         return 1.0
     res = stats.permutation_test((diff_sums,), lambda d, axis=-1: np.sum(d, axis=axis),
                                  permutation_type="samples", vectorized=True,
@@ -123,8 +142,9 @@ def paired(row: Items, reference: Items, metric: str = schema.JF, *, seed: int =
            n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
            with_ci: bool = True) -> Paired | None:
     """Δ = score(row) − score(reference) over the items both have, its CI (bootstrap over
-    videos; the point alone when not ``with_ci``) and the paired permutation p-value; None when
-    they share no item."""
+    videos; the point alone when not ``with_ci`` or over fewer than ``MIN_VIDEOS`` videos) and
+    the paired permutation p-value (None over fewer than ``MIN_VIDEOS`` videos); None when they
+    share no item."""
     keys = [k for k in row if k in reference]
     if not keys:
         return None
@@ -133,8 +153,7 @@ def paired(row: Items, reference: Items, metric: str = schema.JF, *, seed: int =
     if with_ci:
         ci = cluster_ci(sums, counts, seed=seed, n_resamples=n_resamples, confidence=confidence)
     else:
-        value = float(_ratio(sums, counts))
-        ci = Interval(value, value, value)
+        ci = Interval(float(_ratio(sums, counts)), None, None)
     return Paired(ci, paired_permutation_p(sums, seed=seed, n_resamples=n_resamples),
                   videos=len(videos), items=len(keys))
 
