@@ -39,7 +39,7 @@ import numpy as np
 
 from lcrp_core.backends.base import Backend, BackendConfig, Proposals
 from lcrp_core.backends.clip_engine import l2_normalize
-from lcrp_core.config import Number, expect
+from lcrp_core.config import Number, at_least, expect
 from lcrp_core.data.model import Video
 from lcrp_core.errors import ConfigError, DataError, WeightsError
 from lcrp_core.hashing import config_hash
@@ -173,11 +173,11 @@ class Sam2ClipConfig(BackendConfig):
     #: SAM2 matmuls/convolutions in TF32 on CUDA
     tf32: bool = True
     #: px: smaller components/holes removed from outputs
-    min_region_area: Annotated[int, expect("an integer >= 0", lambda v: v >= 0)] = 8
+    min_region_area: Annotated[int, at_least(0)] = 8
     #: interior points added to a refinement prompt
-    refine_points: Annotated[int, expect("an integer >= 0", lambda v: v >= 0)] = 3
+    refine_points: Annotated[int, at_least(0)] = 3
     #: generator grid
-    points_per_side: Annotated[int, expect("an integer >= 1", lambda v: v >= 1)] = 32
+    points_per_side: Annotated[int, at_least(1)] = 32
     #: generator batch; None: 64 on a GPU, 16 on the CPU
     points_per_batch: Annotated[int, expect("null or an integer >= 1", lambda v: v >= 1)] | None = None
     pred_iou_thresh: _FRACTION = 0.8

@@ -63,12 +63,12 @@ def label_maps(masks: Sequence[tuple[int | str, np.ndarray]],
     return labels
 
 
-def expression_of_object(video: Video, anno_set: int, obj_id: int | str) -> str | None:
+def expression_of_object(video: Video, anno_set: int, obj_id: int) -> str | None:
     """The exp_id of annotation set ``anno_set`` that refers to object ``obj_id`` (each object has
     exactly one expression per set, davis.py), or None. A Ref-DAVIS17 item ``anno<a>/obj<o>``
     (metrics/evaluator.py) names the set and the ground-truth object: this is its sentence."""
     for exp_id, expr in video.expressions.items():
-        if expr.anno_set == anno_set and [str(o) for o in expr.obj_ids] == [str(obj_id)]:
+        if expr.anno_set == anno_set and expr.obj_ids == (obj_id,):
             return exp_id
     return None
 

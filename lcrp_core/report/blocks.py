@@ -279,17 +279,16 @@ def _stats_notes(stats: PanelStats, rows: Sequence[Row], options: Options, study
     untested_best = stats.untested(stats.best, stats.vs_best, stats.p_best)
     test = f"paired permutation test {_tested_over(stats.vs_best, tested_best)}, Holm-corrected"
     others = len(tested_best)
+    some = "tested " if untested_best else ""   # rows without a test are named below
     if others and len(tied) == others:
-        notes.append(f"{study}: no {'tested ' if untested_best else ''}row differs significantly "
-                     f"from the best one (bold) at α = {options.alpha:g} ({test}): the differences "
-                     f"in this table are within noise (all other "
-                     f"{'tested ' if untested_best else ''}rows †).")
+        notes.append(f"{study}: no {some}row differs significantly from the best one (bold) at "
+                     f"α = {options.alpha:g} ({test}): the differences in this table are within "
+                     f"noise (all other {some}rows †).")
     elif tied:
         notes.append(f"{study}: † marks rows not significantly different from the best one (bold) "
                      f"at α = {options.alpha:g} ({test}).")
     elif others:
-        notes.append(f"{study}: every other {'tested ' if untested_best else ''}row is "
-                     f"significantly worse than the best one (bold) at α = {options.alpha:g} ({test}).")
+        notes.append(f"{study}: every other {some}row is significantly worse than the best one (bold) at α = {options.alpha:g} ({test}).")
     if untested_best:
         notes.append(f"{study}: {_rows_text(rows, untested_best, names)} "
                      f"{'shares' if len(untested_best) == 1 else 'share'} fewer than two videos with "

@@ -60,8 +60,8 @@ class Row:
         sums: dict[str, list[float]] = {}
         for t in self.trials:
             for video, scores in schema.per_video(t.user_attrs).items():
-                if isinstance(scores, Mapping) and isinstance(scores.get(schema.JF), (int, float)):
-                    sums.setdefault(video, []).append(float(scores[schema.JF]))
+                if (jf := schema.item_score(scores, schema.JF)) is not None:
+                    sums.setdefault(video, []).append(jf)
         return {video: statistics.fmean(v) for video, v in sums.items()}
 
     def items(self) -> dict[str, dict[str, float]]:
@@ -74,8 +74,7 @@ class Row:
         out = {}
         for key in per_trial[0]:
             scores = [p.get(key) for p in per_trial]
-            if all(isinstance(s, Mapping) and all(isinstance(s.get(m), (int, float)) for m in
-                                                  schema.ITEM_SCORES) for s in scores):
+            if all(schema.item_score(s, m) is not None for s in scores for m in schema.ITEM_SCORES):
                 out[key] = {m: statistics.fmean(float(s[m]) for s in scores) for m in schema.ITEM_SCORES}
         return out
 

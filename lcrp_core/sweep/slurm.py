@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from lcrp_core.config import Model, checked, expect, typed, validate
+from lcrp_core.config import Model, at_least, checked, expect, typed, validate
 from lcrp_core.devices import parse_devices
 from lcrp_core.errors import ConfigError
 from lcrp_core.sweep.driver import STOPPED, drive
@@ -72,8 +72,7 @@ def _time_text(value: Any) -> str:
 
 def _int_at_least(minimum: int) -> Any:
     """An integer >= ``minimum``: any other value (``True`` too) is "expected an integer >= m"."""
-    what = f"an integer >= {minimum}"
-    return Annotated[int, typed(int, what), expect(what, lambda v: v >= minimum)]
+    return Annotated[int, typed(int, f"an integer >= {minimum}"), at_least(minimum)]
 
 
 class SlurmSettings(Model):
